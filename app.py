@@ -1,0 +1,31 @@
+"""Drover's Chalice app: registers one blueprint per endpoint group, nothing else."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from chalice import Chalice
+
+# Endpoint group -> the modules whose blueprints it serves. DROVER_GROUPS (comma-separated)
+# limits a process to some groups, e.g. to measure one group's cold start.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "ingest": ("chalicelib.api.ingest",),
+    "incidents": ("chalicelib.api.incidents",),
+    "diagnosis": ("chalicelib.events.diagnoses",),
+    "admin": ("chalicelib.api.admin",),
+}
+
+
+def _selected_groups() -> list[str]:
+    wanted = [g.strip() for g in os.environ.get("DROVER_GROUPS", "").split(",") if g.strip()]
+    unknown = sorted(set(wanted) - set(GROUPS))
+    if unknown:
+        raise RuntimeError(f"unknown endpoint group(s) in DROVER_GROUPS: {', '.join(unknown)}")
+    return wanted or list(GROUPS)
+
+
+app = Chalice(app_name="drover")
+for _group in _selected_groups():
+    for _module in GROUPS[_group]:
+        app.register_blueprint(importlib.import_module(_module).bp)

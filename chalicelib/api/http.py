@@ -1,0 +1,176 @@
+"""What every route shares: authentication, scopes, workspaces, JSON bodies, errors, audit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.bootstrap import get_container
+from chalicelib.config import MAX_BODY_BYTES
+from chalicelib.domain.auth import Principal
+from chalicelib.domain.errors import BadRequest, DroverError, PayloadTooLarge
+from chalicelib.domain.ports import AuditRecord
+
+logger = logging.getLogger("drover.api")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+KEY_HEADERS = ("x-api-key", "x-api-token", "x-service-token")
+JSON_TYPES = ["application/json", "text/plain"]
+
+
+@dataclass
+class Reply:
+    """A response body with a status other than 200."""
+
+    status: int
+    body: Any
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it: the caller, their workspace, the inputs."""
+
+    request: Request
+    principal: Principal | None
+    workspace_id: str
+
+    def header(self, name: str) -> str | None:
+        """A header value (case-insensitive) or None."""
+        value = (self.request.headers or {}).get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    def query(self, name: str) -> str | None:
+        """A query-string value or None."""
+        value = (self.request.query_params or {}).get(name)
+        return value if value else None
+
+    def int_query(self, name: str, default: int, low: int, high: int) -> int:
+        """An integer query parameter within [low, high], else a 400 saying so."""
+        raw = self.query(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"'{name}' must be an integer", code="bad_parameter") from None
+        if not low <= value <= high:
+            raise BadRequest(f"'{name}' must be between {low} and {high}",
+                             code="bad_parameter")
+        return value
+
+    def json(self) -> Any:
+        """The JSON body; 413 over 1 MiB, 400 if empty or not JSON."""
+        raw = self.request.raw_body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is "
+                                  f"{MAX_BODY_BYTES} bytes (1 MiB)")
+        if not raw.strip():
+            raise BadRequest("request body is empty; send a JSON document", code="empty_body")
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The JSON body, which must be an object."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object", code="invalid_body")
+        return body
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The API key from Authorization: Bearer, X-API-Key, X-API-Token or X-Service-Token."""
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    for name in KEY_HEADERS:
+        if headers.get(name):
+            return headers[name].strip()
+    return None
+
+
+def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
+             scope: str | None = None, public: bool = False,
+             workspace_param: str | None = None) -> Callable[..., Any]:
+    """Register a route that authenticates, checks the scope, and answers errors as JSON.
+
+    Mutating requests are appended to the audit log with their outcome.
+    """
+
+    def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def view(**params: Any) -> Response:
+            request = bp.current_request
+            call = Call(request, None, get_container().settings.default_workspace)
+            try:
+                if not public:
+                    _authorize(call, scope, workspace_param)
+                response = _render(handler(call, **params))
+            except DroverError as exc:
+                response = _json(exc.status, exc.to_body())
+            except Exception:
+                logger.exception("unhandled error in %s %s", request.method, path)
+                response = _json(500, {"error": "internal error; it has been logged",
+                                       "detail": "internal error; it has been logged",
+                                       "code": "internal_error"})
+            if request.method in MUTATING:
+                _audit(call, path, response.status_code)
+            return response
+
+        bp.route(path, methods=list(methods), content_types=JSON_TYPES)(view)
+        return view
+
+    return decorator
+
+
+def _authorize(call: Call, scope: str | None, workspace_param: str | None) -> None:
+    container = get_container()
+    call.principal = container.keys.authenticate(presented_key(call.request.headers or {}))
+    if scope:
+        call.principal.require(scope)
+    requested = call.header("x-workspace-id")
+    if workspace_param and call.query(workspace_param):
+        requested = call.query(workspace_param)
+    call.workspace_id = call.principal.resolve_workspace(requested,
+                                                         container.settings.default_workspace)
+
+
+def _render(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, Reply):
+        return _json(result.status, result.body)
+    return _json(200, result)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def _audit(call: Call, path: str, status: int) -> None:
+    context = call.request.context or {}
+    identity = context.get("identity") or {}
+    record = AuditRecord(
+        workspace_id=call.workspace_id,
+        actor=call.principal.actor if call.principal else "anonymous",
+        action=f"{call.request.method} {path}",
+        target=str(context.get("path") or path),
+        outcome="success" if status < 400 else ("denied" if status in (401, 403) else "error"),
+        status_code=status,
+        request_id=str(context.get("requestId") or uuid.uuid4()),
+        source_ip=str(identity.get("sourceIp") or ""),
+        detail={},
+    )
+    try:
+        get_container().audit_log.append(record)
+    except Exception:
+        logger.exception("audit append failed for %s %s", record.action, record.target)

@@ -1,0 +1,82 @@
+"""Composition root: builds services and adapters on first use, never at import."""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.ports import ApiKeyRepository, AuditLog, DiagnosisQueue, IncidentRepository
+from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+from chalicelib.services.incidents import IncidentService
+from chalicelib.services.ingest import IngestService
+from chalicelib.services.keys import KeyService
+
+
+class Container:
+    """Holds the process's adapters and services, each created when first asked for."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def incident_repository(self) -> IncidentRepository:
+        """Incidents on DynamoDB."""
+        from chalicelib.adapters.dynamodb_incidents import DynamoIncidentRepository
+
+        return DynamoIncidentRepository(self.settings.incidents_table)
+
+    @cached_property
+    def key_repository(self) -> ApiKeyRepository:
+        """API keys on DynamoDB."""
+        from chalicelib.adapters.dynamodb_keys import DynamoApiKeyRepository
+
+        return DynamoApiKeyRepository(self.settings.incidents_table)
+
+    @cached_property
+    def audit_log(self) -> AuditLog:
+        """The hash-chained audit log on DynamoDB."""
+        from chalicelib.adapters.dynamodb_audit import DynamoAuditLog
+
+        return DynamoAuditLog(self.settings.audit_table)
+
+    @cached_property
+    def diagnosis_queue(self) -> DiagnosisQueue:
+        """Diagnosis requests on SQS."""
+        from chalicelib.adapters.sqs_queue import SqsDiagnosisQueue
+
+        return SqsDiagnosisQueue(self.settings.diagnoses_queue)
+
+    @cached_property
+    def ingest(self) -> IngestService:
+        """Alert ingestion."""
+        return IngestService(self.incident_repository, self.diagnosis_queue)
+
+    @cached_property
+    def incidents(self) -> IncidentService:
+        """Incident reads."""
+        return IncidentService(self.incident_repository)
+
+    @cached_property
+    def keys(self) -> KeyService:
+        """API keys."""
+        return KeyService(self.key_repository)
+
+    @cached_property
+    def diagnosis_requests(self) -> DiagnosisRequestService:
+        """The diagnoses queue consumer's use case."""
+        return DiagnosisRequestService(self.incident_repository)
+
+
+@lru_cache(maxsize=1)
+def get_container() -> Container:
+    """Return the process-wide container."""
+    return Container(get_settings())
+
+
+def reset() -> None:
+    """Drop the container, settings and clients (tests change the environment)."""
+    from chalicelib.adapters.aws import reset_clients
+
+    get_container.cache_clear()
+    get_settings.cache_clear()
+    reset_clients()

@@ -1,0 +1,51 @@
+"""Settings read from the environment, once, on first use (never at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings; names of tables and queues come from .chalice/config.json."""
+
+    stage: str
+    incidents_table: str
+    audit_table: str
+    diagnoses_queue: str
+    scans_queue: str
+    alerts_topic: str
+    region: str
+    endpoint_url: str | None
+    default_workspace: str = "default"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Build settings from environment variables, with the local stage's names as defaults."""
+        env = os.environ
+        return cls(
+            stage=env.get("DROVER_STAGE", "local"),
+            incidents_table=env.get("DROVER_INCIDENTS_TABLE", "drover-local-incidents"),
+            audit_table=env.get("DROVER_AUDIT_TABLE", "drover-local-audit"),
+            diagnoses_queue=diagnoses_queue_name(),
+            scans_queue=env.get("DROVER_SCANS_QUEUE", "drover-local-scans"),
+            alerts_topic=env.get("DROVER_ALERTS_TOPIC", "drover-local-alerts"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            default_workspace=env.get("DROVER_DEFAULT_WORKSPACE", "default"),
+        )
+
+
+def diagnoses_queue_name() -> str:
+    """Name of the diagnoses queue; needed at import time by the SQS event source decorator."""
+    return os.environ.get("DROVER_DIAGNOSES_QUEUE", "drover-local-diagnoses")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings."""
+    return Settings.from_env()

@@ -1,0 +1,131 @@
+"""Domain models: normalized alerts, incidents, timeline events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["critical", "high", "warning", "info", "unknown"]
+AlertStatus = Literal["firing", "resolved"]
+IncidentState = Literal["open", "acknowledged", "resolved"]
+INCIDENT_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
+
+
+class Alert(BaseModel):
+    """One alert as every source normalizes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    integration: str = Field(description="normalizer that read it, e.g. alertmanager")
+    source: str = Field(description="the monitoring system that raised it, e.g. prometheus")
+    title: str
+    description: str = ""
+    severity: Severity = "unknown"
+    status: AlertStatus = "firing"
+    acknowledged: bool = False
+    fingerprint: str
+    namespace: str | None = None
+    pod: str | None = None
+    deployment: str | None = None
+    service: str | None = None
+    cluster: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: str | None = None
+    ends_at: str | None = None
+    generator_url: str | None = None
+    group_key: str | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """Key under which this alert's open incident is found: integration and fingerprint."""
+        return f"{self.integration}:{self.fingerprint}"
+
+
+class Incident(BaseModel):
+    """A deduplicated incident: the open problem one or more alerts point at."""
+
+    id: str
+    workspace_id: str
+    title: str
+    description: str = ""
+    severity: Severity = "unknown"
+    source: str
+    integration: str
+    state: IncidentState = "open"
+    namespace: str | None = None
+    pod: str | None = None
+    deployment: str | None = None
+    service: str | None = None
+    cluster: str | None = None
+    fingerprint: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    alert_count: int = 1
+    starts_at: str | None = None
+    generator_url: str | None = None
+    created_at: str
+    updated_at: str
+    last_seen_at: str
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    diagnosis_enqueued_at: str | None = None
+    diagnosis_requested_at: str | None = None
+
+    @classmethod
+    def open_from(cls, alert: Alert, *, incident_id: str, workspace_id: str, now: str) -> Incident:
+        """Open a new incident for the first alert of a fingerprint."""
+        return cls(
+            id=incident_id,
+            workspace_id=workspace_id,
+            title=alert.title,
+            description=alert.description,
+            severity=alert.severity,
+            source=alert.source,
+            integration=alert.integration,
+            namespace=alert.namespace,
+            pod=alert.pod,
+            deployment=alert.deployment,
+            service=alert.service,
+            cluster=alert.cluster,
+            fingerprint=alert.fingerprint,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            starts_at=alert.starts_at,
+            generator_url=alert.generator_url,
+            created_at=now,
+            updated_at=now,
+            last_seen_at=now,
+        )
+
+
+class TimelineEvent(BaseModel):
+    """One entry of an incident's timeline."""
+
+    id: str
+    event_type: str
+    actor: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+
+
+class IngestOutcome(BaseModel):
+    """What happened to one alert of a payload."""
+
+    incident_id: str | None
+    action: Literal["created", "deduplicated", "resolved", "ignored"]
+    fingerprint: str
+    status: AlertStatus
+    title: str
+    deduplicated: bool = False
+    dedup_strategy: str | None = None
+    needs_diagnosis: bool = False
+    reason: str | None = None
+
+
+class Page(BaseModel):
+    """A page of results and the opaque cursor of the next one."""
+
+    items: list[Any]
+    next_cursor: str | None = None

@@ -1,0 +1,1 @@
+"""Event handlers (SQS, SNS, schedules, Step Functions tasks): thin, like api/."""

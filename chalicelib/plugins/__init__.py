@@ -1,0 +1,1 @@
+"""Plugins: one file per plugin, one explicit registry per kind."""

@@ -1,0 +1,107 @@
+"""What every alert-source normalizer declares and the helpers they share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.models import Alert
+
+# Labels that name the workload an alert is about (kube-state-metrics and kube-prometheus).
+M = TypeVar("M", bound=BaseModel)
+
+WORKLOAD_LABELS: tuple[str, ...] = (
+    "deployment", "statefulset", "daemonset", "job_name", "cronjob", "replicaset",
+)
+
+
+@dataclass(frozen=True)
+class NormalizeContext:
+    """Facts about the delivery that are not in the payload (headers, query string)."""
+
+    cluster: str | None = None
+
+
+class Normalizer(ABC):
+    """Turns one source's payload into normalized alerts."""
+
+    NAME: ClassVar[str]
+    SEVERITY_MAP: ClassVar[Mapping[str, str]]
+    STATUS_MAP: ClassVar[Mapping[str, str]]
+    FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def normalize(self, payload: Any, context: NormalizeContext) -> list[Alert]:
+        """Return the alerts in the payload; raise ValidationFailed if its shape is wrong."""
+
+    def severity(self, value: object) -> str:
+        """Map a source severity to critical/high/warning/info/unknown, case-insensitively."""
+        if value is None:
+            return "unknown"
+        return self.SEVERITY_MAP.get(str(value).strip().lower(), "unknown")
+
+    def status(self, value: object, default: str = "firing") -> str:
+        """Map a source status to firing/resolved; unknown values keep the default."""
+        if value is None:
+            return default
+        return self.STATUS_MAP.get(str(value).strip().lower(), default)
+
+
+def parse_model(model: type[M], payload: Any, source: str) -> M:
+    """Validate a payload against a pydantic model, turning errors into a clear 422."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()[:10]
+        ]
+        raise ValidationFailed(
+            f"payload is not a valid {source} alert: {'; '.join(problems)}",
+            code="invalid_payload",
+            source=source,
+        ) from None
+
+
+def stable_fingerprint(fields: Mapping[str, object]) -> str:
+    """Hash a set of identifying fields, independent of their order, to 16 hex chars."""
+    canonical = json.dumps({k: v for k, v in fields.items() if v not in (None, "")},
+                           sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def as_str_map(value: object) -> dict[str, str]:
+    """Coerce a labels/annotations object to str->str, dropping nulls."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def subject_from_labels(labels: Mapping[str, str]) -> dict[str, str | None]:
+    """Find the namespace, pod, deployment and service an alert is about.
+
+    A ``pod`` label that names the metrics exporter (kube-state-metrics scraped without
+    honor_labels) is not the subject when a workload label says what is.
+    """
+    pod = labels.get("pod") or labels.get("pod_name")
+    job = labels.get("job")
+    has_workload = any(labels.get(name) for name in WORKLOAD_LABELS)
+    if pod and job and has_workload and pod.startswith(f"{job}-"):
+        pod = None
+    service = labels.get("service")
+    if service and service == job:
+        service = None  # the scrape target's Service, not the alert's subject
+    return {
+        "namespace": labels.get("namespace") or None,
+        "pod": pod or None,
+        "deployment": labels.get("deployment") or None,
+        "service": service or None,
+        "cluster": labels.get("cluster") or None,
+    }

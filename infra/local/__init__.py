@@ -1,0 +1,1 @@
+"""The embedded stack: Drover on one machine, on moto's AWS (or LocalStack, or real AWS)."""

@@ -1,0 +1,140 @@
+"""The embedded stack: AWS (moto server unless told otherwise), resources from infra/,
+the Chalice REST routes, the SQS consumers and the schedules, in one process."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra import stack
+from infra.local.scheduler import RateScheduler
+from infra.local.sqs_poller import SqsPoller
+
+logger = logging.getLogger("drover.local")
+STACK_NAME = "drover-local"
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts and stops everything `make run` needs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stage: str = "local"
+    api_key: str | None = None
+    moto: Any = None
+    server: Any = None
+    threads: list[Any] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Bring up AWS, the resources, the admin key, the HTTP server and the consumers."""
+        self._configure_aws()
+        for name, value in stack.stage_environment(self.stage).items():
+            os.environ.setdefault(name, value)
+        import boto3
+
+        session = boto3.session.Session()
+        stack.deploy(session, STACK_NAME, stack.stage_environment(self.stage) | {
+            k: os.environ[k] for k in stack.PARAMETER_ENV.values() if k in os.environ})
+        app = importlib.import_module("app").app
+        self.api_key = self._bootstrap_key()
+        self._serve(app)
+        self._start_event_sources(app, session)
+
+    def _configure_aws(self) -> None:
+        target = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+        if target.lower() == "aws":
+            os.environ.pop("AWS_ENDPOINT_URL")  # real AWS: the default credential chain
+            return
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        if target.lower() == "localstack":
+            from localstack_client.config import get_service_endpoint
+
+            os.environ["AWS_ENDPOINT_URL"] = get_service_endpoint("dynamodb")
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+            return
+        if target:
+            return  # any other AWS-compatible endpoint, used as given
+        from moto.server import ThreadedMotoServer
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        # Never sign requests to the embedded AWS with a developer's real credentials.
+        os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's dummy secret
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _bootstrap_key(self) -> str:
+        from chalicelib.bootstrap import get_container
+        from chalicelib.domain.auth import generate_key
+
+        raw = os.environ.get("DROVER_BOOTSTRAP_API_KEY") or generate_key()
+        get_container().keys.ensure_bootstrap(raw)
+        return raw
+
+    def _serve(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        config = Config.create(
+            chalice_stage=self.stage, app_name="drover", chalice_app=app,
+            project_dir=str(stack.ROOT),
+            config_from_disk=json.loads(stack.CHALICE_CONFIG.read_text()),
+        )
+        self.server = create_local_server(app, config, self.host, self.port)
+        thread = threading.Thread(target=self.server.server.serve_forever, name="http",
+                                  daemon=True)
+        thread.start()
+
+    def _start_event_sources(self, app: Any, session: Any) -> None:
+        from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+        scale = float(os.environ.get("DROVER_SCHEDULE_SCALE", "1"))
+        for source in app.event_sources:
+            handler = _resolve(source.handler_string)
+            if isinstance(source, SQSEventConfig) and source.queue:
+                worker: Any = SqsPoller(session.client("sqs"), source.queue, handler,
+                                        function_name=source.name, batch_size=source.batch_size,
+                                        region=session.region_name or "us-east-1")
+            elif isinstance(source, ScheduledEventConfig):
+                expression = source.schedule_expression
+                if not isinstance(expression, str):
+                    expression = expression.to_string()
+                worker = RateScheduler(source.name, expression, handler, scale=scale)
+            else:
+                logger.warning("event source %s (%s) is not run locally", source.name,
+                               type(source).__name__)
+                continue
+            worker.start()
+            self.threads.append(worker)
+
+    @property
+    def url(self) -> str:
+        """Where the REST API answers."""
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop consumers, the HTTP server and the embedded AWS."""
+        for worker in self.threads:
+            worker.stop()
+        for worker in self.threads:
+            worker.join(timeout=5)
+        if self.server is not None:
+            self.server.server.shutdown()
+            self.server.server.server_close()
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def _resolve(handler_string: str) -> Any:
+    module, _, attr = handler_string.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
