@@ -12,6 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.domain.errors import BadRequest
 
+_MAX_KEY_PARTS = 4  # table key plus one GSI key
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -72,7 +73,7 @@ def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str
                          code="bad_cursor") from None
     attr, value = partition
     if (not isinstance(plain, dict) or plain.get(attr) != value
-            or not all(isinstance(v, str) for v in plain.values()) or len(plain) > 4):
+            or not all(isinstance(v, str) for v in plain.values()) or len(plain) > _MAX_KEY_PARTS):
         raise BadRequest("cursor does not belong to this list; pass back next_cursor unchanged",
                          code="bad_cursor")
     return {k: {"S": v} for k, v in plain.items()}

@@ -140,8 +140,8 @@ class DynamoIncidentRepository(IncidentRepository):
                         "ExpressionAttributeValues": {":id": {"S": incident_id}}}},
             {"Update": {
                 "TableName": self.table, "Key": _incident_key(workspace_id, incident_id),
-                "UpdateExpression": ("SET #state = :resolved, resolved_at = :now, updated_at = :now,"
-                                     " last_seen_at = :now, gsi2pk = :gsi2pk,"
+                "UpdateExpression": ("SET #state = :resolved, resolved_at = :now,"
+                                     " updated_at = :now, last_seen_at = :now, gsi2pk = :gsi2pk,"
                                      " alert_count = alert_count + :one,"
                                      " version = version + :one"),
                 "ConditionExpression": "attribute_exists(pk) AND #state <> :resolved",

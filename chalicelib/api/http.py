@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -76,7 +77,8 @@ class Call:
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+            raise BadRequest(f"request body is not valid JSON: {exc}",
+                             code="invalid_json") from None
 
     def json_object(self) -> dict[str, Any]:
         """The JSON body, which must be an object."""
@@ -156,6 +158,12 @@ def _json(status: int, body: Any) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
+def _outcome(status: int) -> str:
+    if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+        return "denied"
+    return "success" if status < HTTPStatus.BAD_REQUEST else "error"
+
+
 def _audit(call: Call, path: str, status: int) -> None:
     context = call.request.context or {}
     identity = context.get("identity") or {}
@@ -164,7 +172,7 @@ def _audit(call: Call, path: str, status: int) -> None:
         actor=call.principal.actor if call.principal else "anonymous",
         action=f"{call.request.method} {path}",
         target=str(context.get("path") or path),
-        outcome="success" if status < 400 else ("denied" if status in (401, 403) else "error"),
+        outcome=_outcome(status),
         status_code=status,
         request_id=str(context.get("requestId") or uuid.uuid4()),
         source_ip=str(identity.get("sourceIp") or ""),

@@ -21,7 +21,7 @@ SCOPES: tuple[str, ...] = (
     "settings:write",
 )
 ALL_WORKSPACES = "*"
-TOKEN_PREFIX = "drv_"
+TOKEN_PREFIX = "drv_"  # noqa: S105 - a marker, not a secret
 _WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+# Epoch values above this are milliseconds (1e11 seconds is the year 5138).
+_EPOCH_MS_THRESHOLD = 1e11
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
@@ -28,24 +31,20 @@ def parse_time(value: object) -> str | None:
 
     Alertmanager's zero time (0001-01-01T00:00:00Z) means "not set" and maps to None.
     """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value
+        seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
         return iso(datetime.fromtimestamp(seconds, UTC))
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         return None
     try:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    if dt.year <= 1:
-        return None
-    return iso(dt)
+    return iso(dt) if dt.year > 1 else None
 
 
 def new_id(prefix: str) -> str:
-    """Return a new random identifier such as ``inc-3f9a1c2b7d4e``."""
+    """Return a new random identifier such as ``inc-3f9a1c2b7d4e5f60``."""
     return f"{prefix}{uuid.uuid4().hex[:16]}"

@@ -39,8 +39,11 @@ class Alert(BaseModel):
 
     @property
     def dedup_key(self) -> str:
-        """Key under which this alert's open incident is found: integration and fingerprint."""
-        return f"{self.integration}:{self.fingerprint}"
+        """Key of this alert's open incident: integration, cluster (if known), fingerprint.
+
+        The same label set from two clusters is two problems, not one.
+        """
+        return f"{self.integration}:{self.cluster or ''}:{self.fingerprint}"
 
 
 class Incident(BaseModel):

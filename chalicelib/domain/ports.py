@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.models import Alert, Incident, IngestOutcome, Page, TimelineEvent
+from chalicelib.domain.models import Alert, Incident, IngestOutcome, Page
 
 
 class IncidentRepository(ABC):

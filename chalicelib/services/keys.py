@@ -19,6 +19,7 @@ from chalicelib.domain.errors import BadRequest, Forbidden, NotFound, Unauthoriz
 from chalicelib.domain.ports import ApiKeyRepository, StoredKey
 
 BOOTSTRAP_KEY_ID = "tok-bootstrap"
+MAX_NAME_LENGTH = 128
 
 
 def key_view(key: StoredKey) -> dict[str, Any]:
@@ -51,7 +52,7 @@ class KeyService:
                scopes: list[str]) -> dict[str, Any]:
         """Create a key in the workspace; the raw key is returned this once only."""
         name = name.strip()
-        if not name or len(name) > 128:
+        if not name or len(name) > MAX_NAME_LENGTH:
             raise BadRequest("'name' must be 1-128 characters", code="bad_name")
         scopes = validate_scopes(scopes)
         if not caller.can_grant(scopes):

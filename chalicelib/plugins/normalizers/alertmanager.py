@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,11 +49,11 @@ class AlertmanagerNormalizer(Normalizer):
     """Alertmanager's webhook_config receiver."""
 
     NAME = "alertmanager"
-    SEVERITY_MAP = {
+    SEVERITY_MAP: ClassVar[Mapping[str, str]] = {
         "critical": "critical", "page": "critical", "high": "high", "error": "high",
         "warning": "warning", "warn": "warning", "info": "info", "none": "info",
     }
-    STATUS_MAP = {"firing": "firing", "resolved": "resolved"}
+    STATUS_MAP: ClassVar[Mapping[str, str]] = {"firing": "firing", "resolved": "resolved"}
     # Alertmanager's own fingerprint is a hash of the label set; without it we hash the labels.
     FINGERPRINT_FIELDS = ("fingerprint", "labels")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +46,7 @@ class GenericNormalizer(Normalizer):
     """Seed 004's generic alert JSON."""
 
     NAME = "webhook"
-    SEVERITY_MAP = {
+    SEVERITY_MAP: ClassVar[Mapping[str, str]] = {
         "critical": "critical", "crit": "critical", "fatal": "critical",
         "emergency": "critical", "p1": "critical", "sev1": "critical",
         "high": "high", "error": "high", "major": "high", "p2": "high", "sev2": "high",
@@ -53,7 +54,7 @@ class GenericNormalizer(Normalizer):
         "p3": "warning", "sev3": "warning",
         "info": "info", "informational": "info", "low": "info", "p4": "info", "p5": "info",
     }
-    STATUS_MAP = {
+    STATUS_MAP: ClassVar[Mapping[str, str]] = {
         "firing": "firing", "triggered": "firing", "alerting": "firing", "active": "firing",
         "open": "firing", "problem": "firing",
         "resolved": "resolved", "ok": "resolved", "recovered": "resolved",

@@ -1,0 +1,33 @@
+# Drover: `make run` starts it on the embedded AWS; `make test` runs the checks.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint unit package clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m infra.local
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+package: $(STAMP)
+	$(BIN)/python -m infra.package prod
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Shared fixtures: the eval corpus, canned events, and an in-process AWS built from infra/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL = ROOT.parent / "shared" / "eval"
+EVENTS = Path(__file__).resolve().parent / "events"
+
+
+def load_event(name: str) -> Any:
+    """A canned payload from tests/events."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def load_alert(name: str) -> Any:
+    """A real payload from the shared eval corpus (skips if the corpus is not beside us)."""
+    path = EVAL / "alerts" / name
+    if not path.exists():
+        pytest.skip(f"eval corpus not found at {path}")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's AWS in-process, with the resources of infra/resources.json created through
+    moto's CloudFormation, and Drover's caches reset around the test."""
+    from moto import mock_aws
+
+    from chalicelib import bootstrap
+    from infra import stack
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    env = stack.stage_environment("local")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    bootstrap.reset()
+    with mock_aws():
+        import boto3
+
+        stack.deploy(boto3.session.Session(), "drover-test", env)
+        yield
+    bootstrap.reset()

@@ -1,0 +1,87 @@
+"""Mutations are audited in a hash chain; the diagnoses consumer is idempotent."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import load_event
+
+
+def audit_entries() -> list[dict]:
+    import boto3
+
+    from chalicelib.adapters.dynamo_codec import from_item
+    from chalicelib.config import get_settings
+
+    ddb = boto3.client("dynamodb")
+    result = ddb.query(TableName=get_settings().audit_table, IndexName="gsi1",
+                       KeyConditionExpression="gsi1pk = :pk",
+                       ExpressionAttributeValues={":pk": {"S": "WS#default"}})
+    return sorted((from_item(i) for i in result["Items"]), key=lambda e: e["seq"])
+
+
+def test_every_mutating_request_is_audited_with_who_what_and_outcome(api):
+    api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    api.call("POST", "/webhook", raw=b"{broken", headers={"X-Source": "webhook"})
+    api.call("POST", "/webhook", key="drv_wrong", body={"title": "x"})
+    api.call("GET", "/incidents")
+    entries = audit_entries()
+    assert [(e["action"], e["status_code"], e["outcome"]) for e in entries] == [
+        ("POST /webhook", 200, "success"),
+        ("POST /webhook", 400, "error"),
+        ("POST /webhook", 401, "denied"),
+    ]
+    assert entries[0]["actor"] == "apikey:tok-bootstrap:bootstrap-admin"
+    assert entries[2]["actor"] == "anonymous"
+    assert all(e["timestamp"].endswith("Z") for e in entries)
+
+
+def test_the_audit_log_is_hash_chained(api):
+    from chalicelib.adapters.dynamodb_audit import GENESIS, entry_hash
+
+    for _ in range(3):
+        api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    entries = audit_entries()
+    assert entries[0]["prev_hash"] == GENESIS
+    for previous, entry in zip(entries, entries[1:], strict=False):
+        assert entry["prev_hash"] == previous["hash"]
+    keys = {"pk", "sk", "gsi1pk", "gsi1sk"}
+    for entry in entries:
+        assert entry_hash({k: v for k, v in entry.items() if k not in keys}) == entry["hash"]
+    tampered = {k: v for k, v in entries[1].items() if k not in keys} | {"actor": "mallory"}
+    assert entry_hash(tampered) != entries[1]["hash"]
+
+
+def sqs_event(client, *bodies: str) -> dict:
+    from chalicelib.config import get_settings
+
+    return client.events.generate_sqs_event(message_bodies=list(bodies),
+                                            queue_name=get_settings().diagnoses_queue)
+
+
+def test_the_consumer_records_diagnosis_requested_once_and_reports_bad_records(api):
+    incident = api.post_alert(load_event("generic_high_cpu.json"), "webhook")[1]["incident_id"]
+    good = json.dumps({"incident_id": incident, "workspace_id": "default"})
+    unknown = json.dumps({"incident_id": "inc-missing", "workspace_id": "default"})
+    event = sqs_event(api.client, good, "not json", unknown, good)
+    result = api.client.lambda_.invoke("diagnoses_consumer", event).payload
+    ids = [r["messageId"] for r in event["Records"]]
+    assert result == {"batchItemFailures": [{"itemIdentifier": ids[1]},
+                                            {"itemIdentifier": ids[2]}]}
+    _, timeline = api.call("GET", f"/incidents/{incident}/timeline")
+    kinds = [e["event_type"] for e in timeline["events"]]
+    assert kinds.count("diagnosis_requested") == 1
+    assert api.call("GET", f"/incidents/{incident}")[1]["incident"]["diagnosis_requested_at"]
+
+
+def test_a_new_incident_puts_one_diagnosis_request_on_the_queue(api):
+    import boto3
+
+    from chalicelib.config import get_settings
+
+    incident = api.post_alert(load_event("generic_high_cpu.json"), "webhook")[1]["incident_id"]
+    api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().diagnoses_queue)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["incident_id"] for m in messages] == [incident]

@@ -1,0 +1,121 @@
+"""`python -m infra.local` as a user runs it: moto server, HTTP API, SQS consumers, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, load_alert
+
+pytestmark = pytest.mark.integration
+KEY = "drv_integration-admin"
+
+
+@dataclass
+class Stack:
+    """A running embedded stack and what it printed."""
+
+    process: subprocess.Popen[str]
+    url: str
+    aws_endpoint: str
+
+    def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {KEY}", **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DROVER_"))}
+    env.update(DROVER_PORT=str(free_port()), DROVER_BOOTSTRAP_API_KEY=KEY,
+               PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        printed.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    text = "".join(printed)
+    url = re.search(r"running at (http://\S+)", text)
+    endpoint = re.search(r"AWS endpoint: (http://\S+)", text)
+    assert url and endpoint and f"Admin API key: {KEY}" in text, text
+    running = Stack(process, url.group(1), endpoint.group(1))
+    yield running
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_an_alert_over_http_becomes_a_deduplicated_incident_with_a_diagnosis_request(stack):
+    payload = load_alert("alertmanager__kubesphere-kubepodcrashlooping-pod-ns.json")
+    first = stack.http("POST", "/webhook", json=payload, headers={"X-Source": "alertmanager"})
+    assert first.status_code == 200, first.text
+    incident = first.json()["incident_id"]
+    again = stack.http("POST", "/webhook", json=payload, headers={"X-Source": "alertmanager"})
+    assert again.json()["incident_id"] == incident and again.json()["deduplicated"] is True
+
+    def diagnosis_requested() -> list[str] | None:
+        events = stack.http("GET", f"/incidents/{incident}/timeline").json()["events"]
+        kinds = [e["event_type"] for e in events]
+        return kinds if "diagnosis_requested" in kinds else None
+
+    kinds = wait_for(diagnosis_requested, what="the consumer to record diagnosis_requested")
+    assert kinds == ["alert_received", "incident_created", "diagnosis_requested"]
+    assert stack.http("GET", "/incidents", headers={"Authorization": ""}).status_code == 401
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(stack):
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    queue = sqs.get_queue_url(QueueName="drover-local-diagnoses")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="drover-local-diagnoses-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"incident_id": "inc-ghost",
+                                                             "workspace_id": "default"}))
+
+    def dead_lettered() -> list[dict] | None:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
+                                  AttributeNames=["All"]).get("Messages")
+        return got or None
+
+    messages = wait_for(dead_lettered, timeout=45, what="the poison message in the DLQ")
+    assert json.loads(messages[0]["Body"])["incident_id"] == "inc-ghost"
+    assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) >= 3
+
+
+def test_ctrl_c_stops_the_stack_cleanly(stack):
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(20) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(stack.url + "/health", timeout=2)
