@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 from tests.conftest import load_event
 
@@ -43,7 +44,7 @@ def test_the_audit_log_is_hash_chained(api):
         api.post_alert(load_event("generic_high_cpu.json"), "webhook")
     entries = audit_entries()
     assert entries[0]["prev_hash"] == GENESIS
-    for previous, entry in zip(entries, entries[1:], strict=False):
+    for previous, entry in pairwise(entries):
         assert entry["prev_hash"] == previous["hash"]
     keys = {"pk", "sk", "gsi1pk", "gsi1sk"}
     for entry in entries:

@@ -70,7 +70,8 @@ def test_a_resolved_alert_with_nothing_open_is_acknowledged_and_writes_nothing(a
 
 
 def test_a_grouped_payload_gives_one_entry_per_alert(api):
-    status, body = api.post_alert(load_alert("alertmanager__kubesphere-grouped-8-cputhrottling.json"))
+    payload = load_alert("alertmanager__kubesphere-grouped-8-cputhrottling.json")
+    status, body = api.post_alert(payload)
     assert status == 200
     assert body["count"] == 8
     assert len({i["incident_id"] for i in body["incidents"]}) == 8
