@@ -7,6 +7,8 @@ import os
 
 from chalice import Chalice
 
+from chalicelib.api.http import error_shape_middleware
+
 # Endpoint group -> the modules whose blueprints it serves. DROVER_GROUPS (comma-separated)
 # limits a process to some groups, e.g. to measure one group's cold start.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -26,6 +28,7 @@ def _selected_groups() -> list[str]:
 
 
 app = Chalice(app_name="drover")
+app.register_middleware(error_shape_middleware, "http")
 for _group in _selected_groups():
     for _module in GROUPS[_group]:
         app.register_blueprint(importlib.import_module(_module).bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from chalicelib.domain.ports import AuditRecord
 logger = logging.getLogger("drover.api")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_HEADERS = ("x-api-key", "x-api-token", "x-service-token")
-JSON_TYPES = ["application/json", "text/plain"]
+# curl -d without -H sends form-urlencoded; the body is still parsed (and refused) as JSON.
+JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 @dataclass
@@ -182,3 +184,15 @@ def _audit(call: Call, path: str, status: int) -> None:
         get_container().audit_log.append(record)
     except Exception:
         logger.exception("audit append failed for %s %s", record.action, record.target)
+
+
+def error_shape_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Give Chalice's own errors (405 method, 415 media type) the API's error shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= HTTPStatus.BAD_REQUEST and isinstance(body, dict) \
+            and set(body) == {"Code", "Message"}:
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", str(body["Code"])).lower().removesuffix("_error")
+        response.body = {"error": body["Message"], "detail": body["Message"], "code": code}
+        response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
+    return response

@@ -165,3 +165,12 @@ def test_sqs_failure_is_a_503_and_the_retried_delivery_requests_the_diagnosis(ap
     assert sent == [1]
     api.post_alert(crashloop())
     assert sent == [1], "once queued, duplicates do not ask again"
+
+
+def test_chalices_own_errors_use_the_api_error_shape(api):
+    status, body = api.call("PUT", "/incidents")
+    assert (status, body["code"]) == (405, "method_not_allowed")
+    assert body["error"] == body["detail"]
+    status, body = api.call("POST", "/webhook", raw=b"<xml/>",
+                            headers={"Content-Type": "application/xml"})
+    assert (status, body["code"]) == (415, "unsupported_media_type")
