@@ -94,6 +94,27 @@ def test_an_alert_over_http_becomes_a_deduplicated_incident_with_a_diagnosis_req
     assert stack.http("GET", "/incidents", headers={"Authorization": ""}).status_code == 401
 
 
+def test_concurrent_deliveries_of_a_new_alert_open_exactly_one_incident(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    payload = {"title": "Racing alert", "source": "prometheus", "namespace": "race",
+               "deployment": "api", "severity": "warning"}
+
+    def deliver(_: int) -> dict:
+        response = stack.http("POST", "/webhook", json=payload,
+                              headers={"X-Source": "webhook", "X-Workspace-Id": "race"})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(deliver, range(16)))
+    assert len({a["incident_id"] for a in answers}) == 1
+    assert sum(not a["deduplicated"] for a in answers) == 1
+    listing = stack.http("GET", "/incidents", headers={"X-Workspace-Id": "race"}).json()
+    assert listing["count"] == 1
+    assert listing["incidents"][0]["alert_count"] == 16
+
+
 def test_a_poison_message_ends_in_the_dead_letter_queue(stack):
     import boto3
 
