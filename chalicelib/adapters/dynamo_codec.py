@@ -12,7 +12,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.domain.errors import BadRequest
 
-_MAX_KEY_PARTS = 4  # table key plus one GSI key
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -61,8 +60,12 @@ def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str, Any] | None:
-    """Turn a cursor back into ExclusiveStartKey, refusing one minted for another list."""
+def decode_cursor(cursor: str | None, *, partition: tuple[str, str],
+                  index_sort: str | None = None) -> dict[str, Any] | None:
+    """Turn a cursor back into ExclusiveStartKey, refusing one minted for another list.
+
+    The key must have exactly the table key, plus the index keys when paging an index.
+    """
     if not cursor:
         return None
     try:
@@ -72,8 +75,9 @@ def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str
         raise BadRequest("cursor is not valid; pass back next_cursor unchanged",
                          code="bad_cursor") from None
     attr, value = partition
-    if (not isinstance(plain, dict) or plain.get(attr) != value
-            or not all(isinstance(v, str) for v in plain.values()) or len(plain) > _MAX_KEY_PARTS):
+    expected = {"pk", "sk", attr} | ({index_sort} if index_sort else set())
+    if (not isinstance(plain, dict) or plain.get(attr) != value or set(plain) != expected
+            or not all(isinstance(v, str) and v for v in plain.values())):
         raise BadRequest("cursor does not belong to this list; pass back next_cursor unchanged",
                          code="bad_cursor")
     return {k: {"S": v} for k, v in plain.items()}

@@ -53,7 +53,13 @@ class DynamoAuditLog(AuditLog):
                 "gsi1pk": f"WS#{record.workspace_id}",
                 "gsi1sk": f"{entry['timestamp']}#{entry['id']}",
             })
-            client("dynamodb").put_item(TableName=self.table, Item=item,
-                                        ConditionExpression="attribute_not_exists(pk)")
+            try:
+                client("dynamodb").put_item(TableName=self.table, Item=item,
+                                            ConditionExpression="attribute_not_exists(pk)")
+            except Exception:
+                # The write may or may not have landed: end this chain here and start a new
+                # one, so every chain stays verifiable and later appends do not collide.
+                self._chain_id, self._seq, self._prev = new_id("chain-"), 0, GENESIS
+                raise
             self._seq, self._prev = entry["seq"], entry["hash"]
             return str(entry["id"])

@@ -25,10 +25,10 @@ from chalicelib.domain.ports import IncidentRepository
 
 INCIDENT_SK = "INCIDENT"
 OPEN_SK = "OPEN"
+# Cancellations caused by a concurrent writer: re-read and try again.
+_TRANSIENT_CONFLICTS = ("TransactionCanceledException", "TransactionConflictException")
 _KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version")
 _MAX_ATTEMPTS = 4
-_CONFLICT_CODES = ("ConditionalCheckFailedException", "TransactionCanceledException",
-                   "TransactionConflictException")
 
 
 def incident_pk(workspace_id: str, incident_id: str) -> str:
@@ -63,24 +63,37 @@ class DynamoIncidentRepository(IncidentRepository):
         claim_key = {"pk": {"S": fingerprint_pk(workspace_id, alert.dedup_key)},
                      "sk": {"S": OPEN_SK}}
         for _ in range(_MAX_ATTEMPTS):
-            claim = self._ddb.get_item(TableName=self.table, Key=claim_key,
-                                       ConsistentRead=True).get("Item")
-            incident_id = claim["incident_id"]["S"] if claim else None
-            if alert.status == "resolved":
-                if incident_id is None:
-                    return _outcome(alert, None, "ignored",
-                                    reason="no open incident for this alert")
-                if self._resolve(workspace_id, incident_id, claim_key, alert, actor):
-                    return _outcome(alert, incident_id, "resolved")
-            elif incident_id is not None:
-                incident = self._touch(workspace_id, incident_id, claim_key)
-                if incident is not None:
-                    return _outcome(alert, incident_id, "deduplicated",
-                                    needs_diagnosis=incident.diagnosis_enqueued_at is None)
-            elif (created := self._open(workspace_id, alert, claim_key, actor)) is not None:
-                return _outcome(alert, created, "created", needs_diagnosis=True)
+            try:
+                outcome = self._record_once(workspace_id, alert, actor, claim_key)
+            except Exception as exc:
+                if error_code(exc) not in _TRANSIENT_CONFLICTS:
+                    raise
+                continue
+            if outcome is not None:
+                return outcome
         raise DependencyUnavailable("the incident was changed concurrently too many times; "
                                     "retry the request", code="write_contention")
+
+    def _record_once(self, workspace_id: str, alert: Alert, actor: str,
+                     claim_key: dict[str, Any]) -> IngestOutcome | None:
+        """One attempt; None when a concurrent writer won and the caller should re-read."""
+        claim = self._ddb.get_item(TableName=self.table, Key=claim_key,
+                                   ConsistentRead=True).get("Item")
+        incident_id = claim["incident_id"]["S"] if claim else None
+        if alert.status == "resolved":
+            if incident_id is None:
+                return _outcome(alert, None, "ignored",
+                                reason="no open incident for this alert")
+            if self._resolve(workspace_id, incident_id, claim_key, alert, actor):
+                return _outcome(alert, incident_id, "resolved")
+        elif incident_id is not None:
+            incident = self._touch(workspace_id, incident_id, claim_key)
+            if incident is not None:
+                return _outcome(alert, incident_id, "deduplicated",
+                                needs_diagnosis=incident.diagnosis_enqueued_at is None)
+        elif (created := self._open(workspace_id, alert, claim_key, actor)) is not None:
+            return _outcome(alert, created, "created", needs_diagnosis=True)
+        return None
 
     def _open(self, workspace_id: str, alert: Alert, claim_key: dict[str, Any],
               actor: str) -> str | None:
@@ -194,11 +207,15 @@ class DynamoIncidentRepository(IncidentRepository):
         return False
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """Run a transaction; False if a condition failed (the caller re-reads and retries)."""
+        """Run a transaction; False only if one of its conditions failed.
+
+        A cancellation for any other reason (a conflicting transaction, throttling) raises,
+        so callers never mistake it for "already done".
+        """
         try:
             self._ddb.transact_write_items(TransactItems=items)
         except Exception as exc:
-            if error_code(exc) in _CONFLICT_CODES:
+            if error_code(exc) == "TransactionCanceledException" and _condition_failed(exc):
                 return False
             raise
         return True
@@ -232,7 +249,8 @@ class DynamoIncidentRepository(IncidentRepository):
             "KeyConditionExpression": f"{attr} = :pk", "ScanIndexForward": False,
             "ExpressionAttributeValues": {":pk": to_value(partition)},
         }
-        start = decode_cursor(cursor, partition=(attr, partition))
+        start = decode_cursor(cursor, partition=(attr, partition),
+                              index_sort=attr.replace("pk", "sk"))
         if start:
             kwargs["ExclusiveStartKey"] = start
         result = self._ddb.query(**kwargs)
@@ -256,6 +274,11 @@ class DynamoIncidentRepository(IncidentRepository):
         events = [TimelineEvent.model_validate(_strip(from_item(i)))
                   for i in result.get("Items", [])]
         return Page(items=events, next_cursor=encode_cursor(result.get("LastEvaluatedKey")))
+
+
+def _condition_failed(exc: BaseException) -> bool:
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 def _incident_key(workspace_id: str, incident_id: str) -> dict[str, Any]:

@@ -77,7 +77,9 @@ class Call:
         if not raw.strip():
             raise BadRequest("request body is empty; send a JSON document", code="empty_body")
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise BadRequest("request body is nested too deeply", code="invalid_json") from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}",
                              code="invalid_json") from None
@@ -88,6 +90,10 @@ class Call:
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object", code="invalid_body")
         return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -33,16 +33,16 @@ def parse_time(value: object) -> str | None:
     """
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
-        return iso(datetime.fromtimestamp(seconds, UTC))
-    if not isinstance(value, str) or not value.strip():
-        return None
     try:
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
+            return iso(datetime.fromtimestamp(seconds, UTC))
+        if not isinstance(value, str) or not value.strip():
+            return None
         dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return iso(dt) if dt.year > 1 else None
+        return iso(dt) if dt.year > 1 else None
+    except (ValueError, OverflowError, OSError):
+        return None  # NaN, out-of-range epochs, dates that overflow when moved to UTC
 
 
 def new_id(prefix: str) -> str:

@@ -77,6 +77,9 @@ class KeyService:
         if key is None or (key.workspace_id != workspace_id
                            and caller.workspace_id != ALL_WORKSPACES):
             raise NotFound(f"token '{key_id}' not found", code="token_not_found")
+        if not caller.can_grant(list(key.scopes)):
+            raise Forbidden("a key can only revoke keys whose scopes it holds itself",
+                            code="scope_escalation")
         if key.id == caller.key_id:
             raise BadRequest("a key cannot revoke itself; use another admin key",
                              code="self_revoke")

@@ -29,7 +29,7 @@ def failed_ids(result: Any, received: set[str]) -> set[str]:
         return set()
     if not isinstance(result, dict):
         return set(received)
-    failures = result.get("batchItemFailures", [])
+    failures = result.get("batchItemFailures") or []
     if not isinstance(failures, list):
         return set(received)
     ids = set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from itertools import pairwise
 
+import pytest
+
 from tests.conftest import load_event
 
 
@@ -86,3 +88,53 @@ def test_a_new_incident_puts_one_diagnosis_request_on_the_queue(api):
     url = sqs.get_queue_url(QueueName=get_settings().diagnoses_queue)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"])["incident_id"] for m in messages] == [incident]
+
+
+def test_a_conflicting_transaction_in_the_consumer_is_retried_not_dropped(api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.aws import client
+
+    incident = api.post_alert(load_event("generic_high_cpu.json"), "webhook")[1]["incident_id"]
+    ddb = client("dynamodb")
+
+    def conflict(**_kwargs):
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "x"},
+                           "CancellationReasons": [{"Code": "None"},
+                                                   {"Code": "TransactionConflict"}]},
+                          "TransactWriteItems")
+
+    monkeypatch.setattr(ddb, "transact_write_items", conflict)
+    event = sqs_event(api.client, json.dumps({"incident_id": incident,
+                                              "workspace_id": "default"}))
+    # Every record failed, so the invocation fails and Lambda redelivers the whole batch.
+    with pytest.raises(Exception, match="All records failed"):
+        api.client.lambda_.invoke("diagnoses_consumer", event)
+    monkeypatch.undo()
+    _, timeline = api.call("GET", f"/incidents/{incident}/timeline")
+    assert "diagnosis_requested" not in [e["event_type"] for e in timeline["events"]]
+
+
+def test_a_failed_audit_write_starts_a_new_chain_and_auditing_goes_on(api, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    from chalicelib.adapters.aws import client
+    from chalicelib.bootstrap import get_container
+
+    ddb = client("dynamodb")
+    real = ddb.put_item
+    state = {"failed": False}
+
+    def lands_but_times_out(**kwargs):
+        result = real(**kwargs)
+        if not state["failed"] and kwargs.get("TableName") == get_container().settings.audit_table:
+            state["failed"] = True
+            raise ReadTimeoutError(endpoint_url="http://dynamodb")
+        return result
+
+    monkeypatch.setattr(ddb, "put_item", lands_but_times_out)
+    for _ in range(3):
+        api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    entries = audit_entries()
+    assert len(entries) == 3
+    assert len({e["chain_id"] for e in entries}) == 2

@@ -114,3 +114,10 @@ def test_another_workspaces_token_cannot_be_revoked(api, make_key):
     other_admin = make_key("settings:write", "ingest", workspace="ws-b")
     status, _ = api.call("DELETE", f"/api/security/tokens/{created['id']}", key=other_admin)
     assert status == 404
+
+
+def test_a_key_cannot_revoke_a_more_powerful_key(api, make_key):
+    _, admin = api.call("POST", "/api/security/tokens", body={"name": "a", "scopes": ["admin"]})
+    weaker = make_key("settings:write")
+    status, body = api.call("DELETE", f"/api/security/tokens/{admin['id']}", key=weaker)
+    assert (status, body["code"]) == (403, "scope_escalation")

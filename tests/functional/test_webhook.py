@@ -174,3 +174,47 @@ def test_chalices_own_errors_use_the_api_error_shape(api):
     status, body = api.call("POST", "/webhook", raw=b"<xml/>",
                             headers={"Content-Type": "application/xml"})
     assert (status, body["code"]) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (b"[" * 200000, 400),
+    (b'{"title": "t", "starts_at": NaN}', 400),
+    (b'{"title": "t", "starts_at": 1e30}', 200),
+    (b'{"title": "t", "starts_at": "9999-12-31T23:59:59-05:00"}', 200),
+    (b'{"title": "t", "fingerprint": "' + b"f" * 3000 + b'"}', 422),
+    (b'{"title": "t", "labels": {"big": "' + b"x" * 70000 + b'"}}', 422),
+])
+def test_odd_json_gets_a_clear_answer_never_a_500(api, raw, status):
+    got, body = api.call("POST", "/webhook", raw=raw, headers={"X-Source": "webhook"})
+    assert got == status, body
+    if status >= 400:
+        assert body["code"] and body["error"]
+
+
+def test_an_oversized_cluster_header_is_a_400(api):
+    status, body = api.post_alert(crashloop(), **{"X-Cluster-Id": "c" * 300})
+    assert (status, body["code"]) == (400, "bad_cluster")
+    assert incident_count(api) == 0
+
+
+def test_a_transaction_conflict_is_retried_not_mistaken_for_done(api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.aws import client
+
+    ddb = client("dynamodb")
+    real = ddb.transact_write_items
+    calls = {"n": 0}
+
+    def conflict_once(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "x"},
+                               "CancellationReasons": [{"Code": "TransactionConflict"}]},
+                              "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(ddb, "transact_write_items", conflict_once)
+    status, body = api.post_alert(crashloop())
+    assert status == 200 and body["incidents"][0]["action"] == "created"
+    assert calls["n"] == 2

@@ -25,13 +25,24 @@ def test_a_cursor_round_trips_to_the_same_start_key():
     key = {"gsi1pk": {"S": "WS#a#INCIDENTS"}, "gsi1sk": {"S": "2025#inc-1"},
            "pk": {"S": "WS#a#INC#inc-1"}, "sk": {"S": "INCIDENT"}}
     cursor = encode_cursor(key)
-    assert decode_cursor(cursor, partition=("gsi1pk", "WS#a#INCIDENTS")) == key
+    assert decode_cursor(cursor, partition=("gsi1pk", "WS#a#INCIDENTS"),
+                         index_sort="gsi1sk") == key
+
+
+def test_a_truncated_or_forged_cursor_is_refused():
+    forged = encode_cursor({"gsi1pk": {"S": "WS#a#INCIDENTS"}})
+    with pytest.raises(BadRequest):
+        decode_cursor(forged, partition=("gsi1pk", "WS#a#INCIDENTS"), index_sort="gsi1sk")
+    timeline = encode_cursor({"pk": {"S": "WS#a#INC#inc-1"}})
+    with pytest.raises(BadRequest):
+        decode_cursor(timeline, partition=("pk", "WS#a#INC#inc-1"))
 
 
 def test_a_cursor_from_another_workspace_is_refused():
-    cursor = encode_cursor({"gsi1pk": {"S": "WS#a#INCIDENTS"}, "gsi1sk": {"S": "x"}})
+    cursor = encode_cursor({"gsi1pk": {"S": "WS#a#INCIDENTS"}, "gsi1sk": {"S": "x"},
+                            "pk": {"S": "p"}, "sk": {"S": "s"}})
     with pytest.raises(BadRequest):
-        decode_cursor(cursor, partition=("gsi1pk", "WS#b#INCIDENTS"))
+        decode_cursor(cursor, partition=("gsi1pk", "WS#b#INCIDENTS"), index_sort="gsi1sk")
 
 
 @pytest.mark.parametrize("cursor", ["!!!", "bm90IGpzb24", "WzEsMl0"])

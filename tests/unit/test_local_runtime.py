@@ -72,3 +72,7 @@ def test_a_failing_scheduled_handler_does_not_stop_the_schedule():
     assert calls.wait(5)
     scheduler.stop()
     scheduler.join(2)
+
+
+def test_a_null_failure_list_means_the_whole_batch_succeeded():
+    assert failed_ids({"batchItemFailures": None}, set(RECEIVED)) == set()

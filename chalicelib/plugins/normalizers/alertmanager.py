@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.clock import parse_time
 from chalicelib.domain.models import Alert
@@ -14,6 +14,7 @@ from chalicelib.plugins.normalizers.base import (
     NormalizeContext,
     Normalizer,
     as_str_map,
+    check_label_size,
     parse_model,
     stable_fingerprint,
     subject_from_labels,
@@ -31,7 +32,12 @@ class AlertmanagerAlert(BaseModel):
     starts_at: str | None = Field(default=None, alias="startsAt")
     ends_at: str | None = Field(default=None, alias="endsAt")
     generator_url: str | None = Field(default=None, alias="generatorURL")
-    fingerprint: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AlertmanagerAlert:
+        check_label_size(self.labels, self.annotations)
+        return self
 
 
 class AlertmanagerPayload(BaseModel):

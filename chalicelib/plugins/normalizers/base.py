@@ -70,6 +70,17 @@ def parse_model(model: type[M], payload: Any, source: str) -> M:
         ) from None
 
 
+MAX_LABEL_BYTES = 64 * 1024  # labels and annotations of one alert, as JSON
+
+
+def check_label_size(labels: Mapping[str, Any], annotations: Mapping[str, Any]) -> None:
+    """Refuse labels and annotations too large to store with an incident."""
+    size = len(json.dumps([labels, annotations], default=str))
+    if size > MAX_LABEL_BYTES:
+        raise ValueError(f"labels and annotations total {size} bytes; the limit is "
+                         f"{MAX_LABEL_BYTES}")
+
+
 def stable_fingerprint(fields: Mapping[str, object]) -> str:
     """Hash a set of identifying fields, independent of their order, to 16 hex chars."""
     canonical = json.dumps({k: v for k, v in fields.items() if v not in (None, "")},
@@ -103,5 +114,5 @@ def subject_from_labels(labels: Mapping[str, str]) -> dict[str, str | None]:
         "pod": pod or None,
         "deployment": labels.get("deployment") or None,
         "service": service or None,
-        "cluster": labels.get("cluster") or None,
+        "cluster": (labels.get("cluster") or "")[:253] or None,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.clock import parse_time
 from chalicelib.domain.models import Alert
@@ -13,6 +13,7 @@ from chalicelib.plugins.normalizers.base import (
     NormalizeContext,
     Normalizer,
     as_str_map,
+    check_label_size,
     parse_model,
     stable_fingerprint,
 )
@@ -39,7 +40,12 @@ class GenericPayload(BaseModel):
     annotations: dict[str, Any] = Field(default_factory=dict)
     starts_at: str | int | float | None = None
     timestamp: str | int | float | None = None
-    url: str | None = None
+    url: str | None = Field(default=None, max_length=2048)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> GenericPayload:
+        check_label_size(self.labels, self.annotations)
+        return self
 
 
 class GenericNormalizer(Normalizer):
