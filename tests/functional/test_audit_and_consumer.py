@@ -51,8 +51,6 @@ def test_the_audit_log_is_hash_chained(api):
     keys = {"pk", "sk", "gsi1pk", "gsi1sk"}
     for entry in entries:
         assert entry_hash({k: v for k, v in entry.items() if k not in keys}) == entry["hash"]
-    tampered = {k: v for k, v in entries[1].items() if k not in keys} | {"actor": "mallory"}
-    assert entry_hash(tampered) != entries[1]["hash"]
 
 
 def sqs_event(client, *bodies: str) -> dict:
