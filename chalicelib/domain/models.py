@@ -29,6 +29,8 @@ class Alert(BaseModel):
     pod: str | None = None
     deployment: str | None = None
     service: str | None = None
+    workload: str | None = Field(default=None, description="owning workload's name")
+    workload_kind: str | None = Field(default=None, description="e.g. deployment, job")
     cluster: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -36,6 +38,10 @@ class Alert(BaseModel):
     ends_at: str | None = None
     generator_url: str | None = None
     group_key: str | None = None
+    severity_fallback: bool = Field(
+        default=False, description="severity was guessed from a weaker hint than a severity field")
+    external_id: str | None = Field(
+        default=None, description="the sender's id for the incident, e.g. a PagerDuty incident")
 
     @property
     def dedup_key(self) -> str:

@@ -12,6 +12,7 @@ from chalicelib.domain.clock import parse_time
 from chalicelib.domain.models import Alert
 from chalicelib.plugins.normalizers.base import (
     NormalizeContext,
+    Normalized,
     Normalizer,
     as_str_map,
     check_label_size,
@@ -63,12 +64,13 @@ class AlertmanagerNormalizer(Normalizer):
     # Alertmanager's own fingerprint is a hash of the label set; without it we hash the labels.
     FINGERPRINT_FIELDS = ("fingerprint", "labels")
 
-    def normalize(self, payload: Any, context: NormalizeContext) -> list[Alert]:
+    def read(self, payload: Any, context: NormalizeContext) -> Normalized:
         """Return one alert per entry of ``alerts``; per-alert status wins over the group's."""
         body = parse_model(AlertmanagerPayload, payload, self.NAME)
         group_status = self.status(body.status)
         group_key = None if body.group_key is None else str(body.group_key)
-        return [self._alert(a, body, group_status, group_key, context) for a in body.alerts]
+        return Normalized("alerts", tuple(
+            self._alert(a, body, group_status, group_key, context) for a in body.alerts))
 
     def _alert(self, raw: AlertmanagerAlert, body: AlertmanagerPayload, group_status: str,
                group_key: str | None, context: NormalizeContext) -> Alert:

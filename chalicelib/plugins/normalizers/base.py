@@ -7,7 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,9 +17,10 @@ from chalicelib.domain.models import Alert
 # Labels that name the workload an alert is about (kube-state-metrics and kube-prometheus).
 M = TypeVar("M", bound=BaseModel)
 
-WORKLOAD_LABELS: tuple[str, ...] = (
-    "deployment", "statefulset", "daemonset", "job_name", "cronjob", "replicaset",
-)
+WORKLOAD_LABELS: dict[str, str] = {
+    "deployment": "deployment", "statefulset": "statefulset", "daemonset": "daemonset",
+    "job_name": "job", "cronjob": "cronjob", "replicaset": "replicaset",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,29 @@ class NormalizeContext:
     """Facts about the delivery that are not in the payload (headers, query string)."""
 
     cluster: str | None = None
+
+
+PayloadKind = Literal["alerts", "control", "ignore"]
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """What one payload turned out to be.
+
+    ``alerts``: alerts to record. ``control``: a message about the delivery channel itself
+    (SNS SubscriptionConfirmation, PagerDuty ``service.*``, Opsgenie AddNote) that is
+    acknowledged and creates no incident; ``control`` carries its facts (e.g. TopicArn,
+    SubscribeURL). ``ignore``: a well-formed payload with nothing to record (e.g. a
+    CloudWatch INSUFFICIENT_DATA transition); ``reason`` says why.
+    ``delivery_id`` is the sender's per-delivery id (SNS MessageId, PagerDuty event id),
+    used for idempotency, never for grouping.
+    """
+
+    kind: PayloadKind
+    alerts: tuple[Alert, ...] = ()
+    reason: str | None = None
+    control: Mapping[str, Any] | None = None
+    delivery_id: str | None = None
 
 
 class Normalizer(ABC):
@@ -38,8 +62,12 @@ class Normalizer(ABC):
     FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]]
 
     @abstractmethod
+    def read(self, payload: Any, context: NormalizeContext) -> Normalized:
+        """Classify the payload and return its alerts; raise ValidationFailed if malformed."""
+
     def normalize(self, payload: Any, context: NormalizeContext) -> list[Alert]:
-        """Return the alerts in the payload; raise ValidationFailed if its shape is wrong."""
+        """The alerts of the payload (none for control and ignored messages)."""
+        return list(self.read(payload, context).alerts)
 
     def severity(self, value: object) -> str:
         """Map a source severity to critical/high/warning/info/unknown, case-insensitively."""
@@ -96,14 +124,15 @@ def as_str_map(value: object) -> dict[str, str]:
 
 
 def subject_from_labels(labels: Mapping[str, str]) -> dict[str, str | None]:
-    """Find the namespace, pod, deployment and service an alert is about.
+    """Find the namespace, pod, workload and service an alert is about.
 
     A ``pod`` label that names the metrics exporter (kube-state-metrics scraped without
     honor_labels) is not the subject when a workload label says what is.
     """
     pod = labels.get("pod") or labels.get("pod_name")
     job = labels.get("job")
-    has_workload = any(labels.get(name) for name in WORKLOAD_LABELS)
+    workload_label = next((name for name in WORKLOAD_LABELS if labels.get(name)), None)
+    has_workload = workload_label is not None
     if pod and job and has_workload and pod.startswith(f"{job}-"):
         pod = None
     service = labels.get("service")
@@ -114,5 +143,7 @@ def subject_from_labels(labels: Mapping[str, str]) -> dict[str, str | None]:
         "pod": pod or None,
         "deployment": labels.get("deployment") or None,
         "service": service or None,
+        "workload": labels[workload_label] if workload_label else None,
+        "workload_kind": WORKLOAD_LABELS[workload_label] if workload_label else None,
         "cluster": (labels.get("cluster") or "")[:253] or None,
     }

@@ -11,6 +11,7 @@ from chalicelib.domain.clock import parse_time
 from chalicelib.domain.models import Alert
 from chalicelib.plugins.normalizers.base import (
     NormalizeContext,
+    Normalized,
     Normalizer,
     as_str_map,
     check_label_size,
@@ -69,7 +70,7 @@ class GenericNormalizer(Normalizer):
     # The pod is used only when no workload is named: pod names change on every restart.
     FINGERPRINT_FIELDS = ("source", "title", "namespace", "deployment", "service", "cluster")
 
-    def normalize(self, payload: Any, context: NormalizeContext) -> list[Alert]:
+    def read(self, payload: Any, context: NormalizeContext) -> Normalized:
         """Return the single alert of a generic payload."""
         body = parse_model(GenericPayload, payload, self.NAME)
         cluster = body.cluster or context.cluster
@@ -80,7 +81,7 @@ class GenericNormalizer(Normalizer):
         if not (body.deployment or body.service):
             fields["pod"] = body.pod
         fingerprint = body.fingerprint or body.dedup_key or stable_fingerprint(fields)
-        return [Alert(
+        return Normalized("alerts", (Alert(
             integration=self.NAME,
             source=body.source,
             title=body.title,
@@ -97,7 +98,7 @@ class GenericNormalizer(Normalizer):
             annotations=as_str_map(body.annotations),
             starts_at=parse_time(body.starts_at if body.starts_at is not None else body.timestamp),
             generator_url=body.url,
-        )]
+        ),))
 
 
 NORMALIZER = GenericNormalizer()
