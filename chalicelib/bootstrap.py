@@ -5,11 +5,22 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.domain.ports import ApiKeyRepository, AuditLog, DiagnosisQueue, IncidentRepository
+from chalicelib.domain.ports import (
+    ApiKeyRepository,
+    AuditLog,
+    DeadLetterStore,
+    DeliveryLog,
+    DeployLog,
+    DiagnosisQueue,
+    IncidentRepository,
+    WorkspaceSettings,
+)
+from chalicelib.services.deploys import DeployService
 from chalicelib.services.diagnosis_requests import DiagnosisRequestService
 from chalicelib.services.incidents import IncidentService
 from chalicelib.services.ingest import IngestService
 from chalicelib.services.keys import KeyService
+from chalicelib.services.sns_http import SnsHttpService
 
 
 class Container:
@@ -47,9 +58,52 @@ class Container:
         return SqsDiagnosisQueue(self.settings.diagnoses_queue)
 
     @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        """Payloads that failed, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_operations import DynamoDeadLetterStore
+
+        return DynamoDeadLetterStore(self.settings.incidents_table)
+
+    @cached_property
+    def deliveries(self) -> DeliveryLog:
+        """Processed delivery ids, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_operations import DynamoDeliveryLog
+
+        return DynamoDeliveryLog(self.settings.incidents_table)
+
+    @cached_property
+    def deploy_log(self) -> DeployLog:
+        """Deploy events, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_operations import DynamoDeployLog
+
+        return DynamoDeployLog(self.settings.incidents_table)
+
+    @cached_property
+    def workspace_settings(self) -> WorkspaceSettings:
+        """Per-workspace settings, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_operations import DynamoWorkspaceSettings
+
+        return DynamoWorkspaceSettings(self.settings.incidents_table)
+
+    @cached_property
     def ingest(self) -> IngestService:
         """Alert ingestion."""
-        return IngestService(self.incident_repository, self.diagnosis_queue)
+        return IngestService(self.incident_repository, self.diagnosis_queue, self.dead_letters,
+                             self.deliveries, self.workspace_settings)
+
+    @cached_property
+    def sns_http(self) -> SnsHttpService:
+        """SNS HTTPS subscriptions: signature check, confirmation, ingestion."""
+        from chalicelib.adapters.sns_confirm import confirm_subscription
+        from chalicelib.adapters.sns_signature import default_verifier
+
+        return SnsHttpService(self.ingest, default_verifier().verify, confirm_subscription,
+                              lambda: self.settings.sns_topic_allowlist)
+
+    @cached_property
+    def deploys(self) -> DeployService:
+        """Deploy events and deploy correlation."""
+        return DeployService(self.deploy_log, self.incident_repository)
 
     @cached_property
     def incidents(self) -> IncidentService:

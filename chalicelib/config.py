@@ -22,6 +22,11 @@ class Settings:
     region: str
     endpoint_url: str | None
     default_workspace: str = "default"
+    pagerduty_secrets: tuple[str, ...] = ()
+    grafana_secrets: tuple[str, ...] = ()
+    grafana_signature_header: str | None = None
+    grafana_timestamp_header: str | None = None
+    sns_topic_allowlist: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,11 +38,26 @@ class Settings:
             audit_table=env.get("DROVER_AUDIT_TABLE", "drover-local-audit"),
             diagnoses_queue=diagnoses_queue_name(),
             scans_queue=env.get("DROVER_SCANS_QUEUE", "drover-local-scans"),
-            alerts_topic=env.get("DROVER_ALERTS_TOPIC", "drover-local-alerts"),
+            alerts_topic=alerts_topic_name(),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             default_workspace=env.get("DROVER_DEFAULT_WORKSPACE", "default"),
+            pagerduty_secrets=_csv(env.get("DROVER_PAGERDUTY_WEBHOOK_SECRETS")),
+            grafana_secrets=_csv(env.get("DROVER_GRAFANA_WEBHOOK_SECRETS")),
+            grafana_signature_header=env.get("DROVER_GRAFANA_SIGNATURE_HEADER") or None,
+            grafana_timestamp_header=env.get("DROVER_GRAFANA_TIMESTAMP_HEADER") or None,
+            sns_topic_allowlist=_csv(env.get("DROVER_SNS_TOPIC_ALLOWLIST")),
         )
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple (secrets may be two during a rotation)."""
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def alerts_topic_name() -> str:
+    """Name of the alerts SNS topic; needed at import time by the SNS subscriber decorator."""
+    return os.environ.get("DROVER_ALERTS_TOPIC", "drover-local-alerts")
 
 
 def diagnoses_queue_name() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import logging
@@ -96,24 +98,42 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The API key from Authorization: Bearer, X-API-Key, X-API-Token or X-Service-Token."""
+def presented_key(headers: Mapping[str, str],
+                  query: Mapping[str, str] | None = None) -> str | None:
+    """The API key from Authorization (Bearer, or Basic with the key as password), X-API-Key,
+    X-API-Token, X-Service-Token, or ``?api_key=`` for senders that cannot set headers."""
     auth = headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        return _basic_password(value.strip())
     for name in KEY_HEADERS:
         if headers.get(name):
             return headers[name].strip()
-    return None
+    return (query or {}).get("api_key") or None
+
+
+def _basic_password(value: str) -> str | None:
+    # Alertmanager's basic_auth and SNS's https://user:key@host URLs: the key is the password
+    # (or the user name when the password is empty).
+    try:
+        user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (password or user).strip() or None
 
 
 def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
              scope: str | None = None, public: bool = False,
-             workspace_param: str | None = None) -> Callable[..., Any]:
+             workspace_param: str | None = None,
+             audit_success: bool = True) -> Callable[..., Any]:
     """Register a route that authenticates, checks the scope, and answers errors as JSON.
 
-    Mutating requests are appended to the audit log with their outcome.
+    Mutating requests are appended to the audit log with their outcome. Machine traffic
+    (alert deliveries) sets ``audit_success=False``: what it changed is on the incidents'
+    timelines, so only its refusals and failures are audited, and an alert costs no
+    extra write.
     """
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,7 +152,8 @@ def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
                 response = _json(500, {"error": "internal error; it has been logged",
                                        "detail": "internal error; it has been logged",
                                        "code": "internal_error"})
-            if request.method in MUTATING:
+            if request.method in MUTATING and (
+                    audit_success or response.status_code >= HTTPStatus.BAD_REQUEST):
                 _audit(call, path, response.status_code)
             return response
 
@@ -144,7 +165,8 @@ def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
 
 def _authorize(call: Call, scope: str | None, workspace_param: str | None) -> None:
     container = get_container()
-    call.principal = container.keys.authenticate(presented_key(call.request.headers or {}))
+    call.principal = container.keys.authenticate(
+        presented_key(call.request.headers or {}, call.request.query_params))
     if scope:
         call.principal.require(scope)
     requested = call.header("x-workspace-id")

@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["critical", "high", "warning", "info", "unknown"]
 AlertStatus = Literal["firing", "resolved"]
-IncidentState = Literal["open", "acknowledged", "resolved"]
-INCIDENT_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
+IncidentState = Literal["open", "acknowledged", "resolved", "ignored"]
+# Seed 004's three states, plus "ignored" for Kure's dismissed pod failures.
+INCIDENT_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored")
 
 
 class Alert(BaseModel):
@@ -42,6 +43,8 @@ class Alert(BaseModel):
         default=False, description="severity was guessed from a weaker hint than a severity field")
     external_id: str | None = Field(
         default=None, description="the sender's id for the incident, e.g. a PagerDuty incident")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="source-specific facts kept with the incident")
 
     @property
     def dedup_key(self) -> str:
@@ -67,10 +70,17 @@ class Incident(BaseModel):
     pod: str | None = None
     deployment: str | None = None
     service: str | None = None
+    workload: str | None = None
+    workload_kind: str | None = None
     cluster: str | None = None
     fingerprint: str
+    dedup_key: str = ""
+    external_id: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict,
+                                    description="source-specific facts, e.g. a pod report")
+    severity_fallback: bool = False
     alert_count: int = 1
     starts_at: str | None = None
     generator_url: str | None = None
@@ -78,12 +88,20 @@ class Incident(BaseModel):
     updated_at: str
     last_seen_at: str
     acknowledged_at: str | None = None
+    acknowledged_by: str | None = None
     resolved_at: str | None = None
+    resolved_by: str | None = None
+    reopened_count: int = 0
+    previous_incident_id: str | None = None
+    parent_id: str | None = None
+    correlation_reason: str | None = None
     diagnosis_enqueued_at: str | None = None
     diagnosis_requested_at: str | None = None
+    version: int = 1
 
     @classmethod
-    def open_from(cls, alert: Alert, *, incident_id: str, workspace_id: str, now: str) -> Incident:
+    def open_from(cls, alert: Alert, *, incident_id: str, workspace_id: str, now: str,
+                  **extra: Any) -> Incident:
         """Open a new incident for the first alert of a fingerprint."""
         return cls(
             id=incident_id,
@@ -97,15 +115,24 @@ class Incident(BaseModel):
             pod=alert.pod,
             deployment=alert.deployment,
             service=alert.service,
+            workload=alert.workload or alert.deployment,
+            workload_kind=alert.workload_kind or ("deployment" if alert.deployment else None),
             cluster=alert.cluster,
             fingerprint=alert.fingerprint,
+            dedup_key=alert.dedup_key,
+            external_id=alert.external_id,
             labels=alert.labels,
             annotations=alert.annotations,
+            details=alert.details,
+            severity_fallback=alert.severity_fallback,
             starts_at=alert.starts_at,
             generator_url=alert.generator_url,
+            state="acknowledged" if alert.acknowledged else "open",
+            acknowledged_at=now if alert.acknowledged else None,
             created_at=now,
             updated_at=now,
             last_seen_at=now,
+            **extra,
         )
 
 
@@ -123,7 +150,8 @@ class IngestOutcome(BaseModel):
     """What happened to one alert of a payload."""
 
     incident_id: str | None
-    action: Literal["created", "deduplicated", "resolved", "ignored"]
+    action: Literal["created", "deduplicated", "acknowledged", "resolved", "reopened",
+                    "ignored"]
     fingerprint: str
     status: AlertStatus
     title: str
@@ -131,6 +159,9 @@ class IngestOutcome(BaseModel):
     dedup_strategy: str | None = None
     needs_diagnosis: bool = False
     reason: str | None = None
+    parent_id: str | None = None
+    correlation_reason: str | None = None
+    previous_incident_id: str | None = None
 
 
 class Page(BaseModel):

@@ -6,15 +6,32 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.models import Alert, Incident, IngestOutcome, Page
+from chalicelib.domain.lifecycle import IngestPolicy
+from chalicelib.domain.models import Alert, Incident, IngestOutcome, Page, TimelineEvent
 
 
 class IncidentRepository(ABC):
     """Incidents, their timelines and the fingerprint claims that deduplicate alerts."""
 
     @abstractmethod
-    def record_alert(self, workspace_id: str, alert: Alert, actor: str) -> IngestOutcome:
-        """Open, deduplicate into, or resolve the incident of an alert, atomically."""
+    def record_alert(self, workspace_id: str, alert: Alert, actor: str,
+                     policy: IngestPolicy | None = None) -> IngestOutcome:
+        """Open, deduplicate into, acknowledge, resolve or reopen an alert's incident."""
+
+    @abstractmethod
+    def transition(self, workspace_id: str, incident_id: str, target: str, actor: str,
+                   reason: str | None = None) -> Incident:
+        """Move an incident to another state by hand (NotFound, Conflict)."""
+
+    @abstractmethod
+    def add_note(self, workspace_id: str, incident_id: str, actor: str,
+                 text: str) -> TimelineEvent:
+        """Add a note to an incident's timeline."""
+
+    @abstractmethod
+    def children(self, workspace_id: str, incident_id: str,
+                 limit: int = 100) -> list[dict[str, Any]]:
+        """The incidents correlated into this one: incident_id, correlation_reason, created_at."""
 
     @abstractmethod
     def get(self, workspace_id: str, incident_id: str) -> Incident | None:
@@ -22,8 +39,8 @@ class IncidentRepository(ABC):
 
     @abstractmethod
     def list(self, workspace_id: str, *, state: str | None, limit: int,
-             cursor: str | None) -> Page:
-        """Return incidents newest first, optionally of one state."""
+             cursor: str | None, since: str | None = None) -> Page:
+        """Return incidents newest first, optionally of one state or created since a time."""
 
     @abstractmethod
     def timeline(self, workspace_id: str, incident_id: str, *, limit: int,
@@ -112,3 +129,65 @@ class DiagnosisQueue(ABC):
     @abstractmethod
     def request(self, requests: list[dict[str, Any]]) -> None:
         """Enqueue diagnosis requests; raise DependencyUnavailable if any could not be sent."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A payload that could not be processed, with why and where it came from."""
+
+    id: str
+    workspace_id: str
+    source: str
+    error: str
+    payload: Any
+    timestamp: str
+    truncated: bool = False
+
+
+class DeadLetterStore(ABC):
+    """Where payloads that failed after retries wait for a human."""
+
+    @abstractmethod
+    def put(self, entry: DeadLetter) -> None:
+        """Keep a failed payload."""
+
+    @abstractmethod
+    def list(self, workspace_id: str, limit: int) -> list[DeadLetter]:
+        """The workspace's failed payloads, newest first."""
+
+
+class DeployLog(ABC):
+    """Deploy events from CI/CD, for deploy correlation."""
+
+    @abstractmethod
+    def add(self, workspace_id: str, deploy: dict[str, Any]) -> None:
+        """Store a deploy event (it has deploy_id, service and timestamp)."""
+
+    @abstractmethod
+    def recent(self, workspace_id: str, *, limit: int, since: str | None = None,
+               service: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        """Deploys newest first, optionally of one service and within a time range."""
+
+
+class DeliveryLog(ABC):
+    """Per-delivery ids already processed (PagerDuty X-Webhook-Id, SNS MessageId)."""
+
+    @abstractmethod
+    def seen(self, workspace_id: str, source: str, delivery_id: str) -> bool:
+        """Whether this delivery was processed before."""
+
+    @abstractmethod
+    def remember(self, workspace_id: str, source: str, delivery_id: str) -> None:
+        """Record a processed delivery (kept for a week)."""
+
+
+class WorkspaceSettings(ABC):
+    """Per-workspace settings documents, e.g. the alert lifecycle policy."""
+
+    @abstractmethod
+    def get(self, workspace_id: str, name: str) -> dict[str, Any] | None:
+        """A settings document, or None if never set."""
+
+    @abstractmethod
+    def put(self, workspace_id: str, name: str, value: dict[str, Any]) -> None:
+        """Store a settings document."""

@@ -1,21 +1,117 @@
-"""Use cases: read incidents and their timelines."""
+"""Use cases: read incidents, their timelines, groups, metrics and similar incidents."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.models import Incident
+from chalicelib.domain.models import Incident, TimelineEvent
 from chalicelib.domain.ports import IncidentRepository
 
+# Actors of timeline events written for a person (an API key today, a login later); alerts
+# are written as "<integration>:<source>" and lifecycle steps as "system".
+HUMAN_ACTOR_PREFIXES = ("apikey:", "user:")
+PAGE_SIZE = 100
+MAX_TIMELINE_EVENTS = 1000
+SIMILAR_CANDIDATES = 200
+SIMILAR_MIN_SCORE = 0.25
+_STOPWORDS = frozenset({"a", "an", "and", "at", "for", "in", "is", "of", "on", "the", "to"})
+_TOKEN_RE = re.compile(r"[a-z0-9]+")
 
-def _minutes_between(start: str | None, end: str | None) -> float | None:
+
+def minutes_between(start: str | None, end: str | None) -> float | None:
+    """Minutes from one ISO time to another, rounded to 0.01; None if either is missing."""
     if not start or not end:
         return None
     delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
     return round(delta.total_seconds() / 60, 2)
+
+
+def is_human(actor: str) -> bool:
+    """Whether a timeline actor is a person rather than an alert source or the engine."""
+    return actor.startswith(HUMAN_ACTOR_PREFIXES)
+
+
+def collect(repo: IncidentRepository, workspace_id: str, *, state: str | None = None,
+            since: str | None = None, max_items: int = 500) -> tuple[list[Incident], bool]:
+    """Up to ``max_items`` incidents newest first, paged by Query; True if more remained."""
+    items: list[Incident] = []
+    cursor: str | None = None
+    while len(items) < max_items:
+        page = repo.list(workspace_id, state=state, limit=min(PAGE_SIZE, max_items - len(items)),
+                         cursor=cursor, since=since)
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            return items, False
+    return items, True
+
+
+def first_response(incident: Incident, events: list[TimelineEvent]) -> tuple[str, str] | None:
+    """When and by whom the incident was first answered: its acknowledgement (by a person or
+    by the source, e.g. a PagerDuty ack) or the first event a person wrote, whichever is first."""
+    candidates = [(e.created_at, e.actor) for e in events if is_human(e.actor)]
+    if incident.acknowledged_at:
+        candidates.append((incident.acknowledged_at, incident.acknowledged_by or "unknown"))
+    return min(candidates) if candidates else None
+
+
+def response_metrics(incident: Incident, events: list[TimelineEvent]) -> dict[str, Any]:
+    """Seed 004's metrics: time to first response, time to resolution, actions taken."""
+    response = first_response(incident, events)
+    resolved_at = incident.resolved_at if incident.state == "resolved" else None
+    return {
+        "time_to_first_response_minutes":
+            minutes_between(incident.created_at, response[0]) if response else None,
+        "resolution_time_minutes": minutes_between(incident.created_at, resolved_at),
+        # Remediation actions are not recorded yet, so none can have been taken.
+        "actions_taken": 0,
+    }
+
+
+def metric_timeline(incident: Incident, events: list[TimelineEvent]) -> list[dict[str, Any]]:
+    """Each metric at the moment it became known: first response, then every resolution."""
+    entries: list[dict[str, Any]] = []
+    response = first_response(incident, events)
+    if response:
+        entries.append({"metric_name": "time_to_first_response_minutes",
+                        "value": minutes_between(incident.created_at, response[0]),
+                        "created_at": response[0]})
+    resolutions = [e.created_at for e in events if e.event_type == "incident_resolved"]
+    if not resolutions and incident.resolved_at:
+        resolutions = [incident.resolved_at]  # the timeline was longer than we read
+    entries += [{"metric_name": "resolution_time_minutes",
+                 "value": minutes_between(incident.created_at, at), "created_at": at}
+                for at in resolutions]
+    return sorted(entries, key=lambda entry: entry["created_at"])
+
+
+def _tokens(text: str) -> set[str]:
+    return {t for t in _TOKEN_RE.findall(text.lower()) if len(t) > 1 and t not in _STOPWORDS}
+
+
+def _context(incident: Incident) -> set[str]:
+    facts = {"service": incident.service, "namespace": incident.namespace,
+             "workload": incident.workload or incident.deployment,
+             "cluster": incident.cluster, "source": incident.source}
+    return {f"{name}:{value}" for name, value in facts.items() if value}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def similarity(a: Incident, b: Incident) -> float:
+    """Similarity in [0, 1]: 1.0 for the same alert fingerprint, else
+    0.7 * Jaccard(title tokens) + 0.3 * Jaccard({service, namespace, workload, cluster, source})."""
+    if a.fingerprint == b.fingerprint and a.integration == b.integration:
+        return 1.0
+    score = 0.7 * _jaccard(_tokens(a.title), _tokens(b.title)) \
+        + 0.3 * _jaccard(_context(a), _context(b))
+    return round(score, 2)
 
 
 @dataclass
@@ -41,20 +137,25 @@ class IncidentService:
             "next_cursor": page.next_cursor,
         }
 
+    def events(self, workspace_id: str, incident_id: str) -> tuple[list[TimelineEvent], bool]:
+        """The incident's timeline oldest first, up to 1,000 events; True if it was cut."""
+        events: list[TimelineEvent] = []
+        cursor: str | None = None
+        while len(events) < MAX_TIMELINE_EVENTS:
+            page = self.incidents.timeline(workspace_id, incident_id, cursor=cursor,
+                                           limit=min(500, MAX_TIMELINE_EVENTS - len(events)))
+            events.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return events, False
+        return events, True
+
     def detail(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
         """Return the incident with its response metrics and actions (seed 004)."""
         incident = self.get(workspace_id, incident_id)
-        return {
-            "incident": incident.model_dump(),
-            "metrics": {
-                "time_to_first_response_minutes": _minutes_between(
-                    incident.created_at, incident.acknowledged_at),
-                "resolution_time_minutes": _minutes_between(
-                    incident.created_at, incident.resolved_at),
-                "actions_taken": 0,
-            },
-            "actions": [],
-        }
+        events, _ = self.events(workspace_id, incident_id)
+        return {"incident": incident.model_dump(),
+                "metrics": response_metrics(incident, events), "actions": []}
 
     def timeline(self, workspace_id: str, incident_id: str, *, limit: int,
                  cursor: str | None) -> dict[str, Any]:
@@ -67,3 +168,51 @@ class IncidentService:
             "count": len(page.items),
             "next_cursor": page.next_cursor,
         }
+
+    def metrics(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
+        """The incident's metrics and when each became known (seed 004)."""
+        incident = self.get(workspace_id, incident_id)
+        events, _ = self.events(workspace_id, incident_id)
+        return {"incident_id": incident_id, "summary": response_metrics(incident, events),
+                "timeline": metric_timeline(incident, events)}
+
+    def actions(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
+        """The incident's remediation actions: none until remediation is recorded."""
+        self.get(workspace_id, incident_id)
+        return {"incident_id": incident_id, "actions": [], "count": 0}
+
+    def activity(self, workspace_id: str) -> dict[str, Any]:
+        """The workspace's recent remediation actions (seed 004): none are recorded yet."""
+        # Remediation arrives later; until then an empty list is the truth, not a placeholder.
+        return {"activity": [], "count": 0,
+                "note": "No remediation actions are recorded in this workspace."}
+
+    def group(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
+        """The incident's parent and the incidents correlated into it (seed 004)."""
+        incident = self.get(workspace_id, incident_id)
+        children = [{"incident_id": c["incident_id"],
+                     "correlation_reason": c.get("correlation_reason"),
+                     "created_at": c.get("created_at")}
+                    for c in self.incidents.children(workspace_id, incident_id)]
+        return {"incident_id": incident_id, "parent_id": incident.parent_id,
+                "correlation_reason": incident.correlation_reason,
+                "children": children, "is_parent": bool(children)}
+
+    def similar(self, workspace_id: str, incident_id: str, limit: int) -> dict[str, Any]:
+        """Past incidents like this one, best first, among the workspace's newest 200 (and the
+        incident this one re-fired from); see ``similarity`` for the score."""
+        incident = self.get(workspace_id, incident_id)
+        candidates, _ = collect(self.incidents, workspace_id, max_items=SIMILAR_CANDIDATES)
+        known = {c.id for c in candidates}
+        previous = incident.previous_incident_id
+        if previous and previous not in known:
+            older = self.incidents.get(workspace_id, previous)
+            candidates += [older] if older else []
+        scored = [(similarity(incident, c), c) for c in candidates if c.id != incident.id]
+        scored = [(s, c) for s, c in scored if s >= SIMILAR_MIN_SCORE]
+        scored.sort(key=lambda sc: (sc[0], sc[1].created_at), reverse=True)
+        similar = [{"id": c.id, "title": c.title, "similarity_score": score,
+                    "severity": c.severity, "state": c.state, "created_at": c.created_at}
+                   for score, c in scored[:limit]]
+        return {"incident_id": incident_id, "similar_incidents": similar,
+                "count": len(similar)}

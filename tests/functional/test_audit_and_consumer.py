@@ -24,13 +24,13 @@ def audit_entries() -> list[dict]:
 
 
 def test_every_mutating_request_is_audited_with_who_what_and_outcome(api):
-    api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    api.call("POST", "/api/security/tokens", body={"name": "ci", "scopes": ["ingest"]})
     api.call("POST", "/webhook", raw=b"{broken", headers={"X-Source": "webhook"})
     api.call("POST", "/webhook", key="drv_wrong", body={"title": "x"})
     api.call("GET", "/incidents")
     entries = audit_entries()
     assert [(e["action"], e["status_code"], e["outcome"]) for e in entries] == [
-        ("POST /webhook", 200, "success"),
+        ("POST /api/security/tokens", 201, "success"),
         ("POST /webhook", 400, "error"),
         ("POST /webhook", 401, "denied"),
     ]
@@ -39,11 +39,21 @@ def test_every_mutating_request_is_audited_with_who_what_and_outcome(api):
     assert all(e["timestamp"].endswith("Z") for e in entries)
 
 
+def test_accepted_alert_deliveries_are_on_timelines_not_in_the_audit_log(api):
+    # Machine traffic: the incident timeline records each alert with its sender, so an
+    # accepted delivery costs no audit write; refusals and failures are still audited.
+    _, body = api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    assert audit_entries() == []
+    _, timeline = api.call("GET", f"/incidents/{body['incident_id']}/timeline")
+    assert timeline["events"][0]["event_type"] == "alert_received"
+    assert timeline["events"][0]["actor"] == "webhook:prometheus"
+
+
 def test_the_audit_log_is_hash_chained(api):
     from chalicelib.adapters.dynamodb_audit import GENESIS, entry_hash
 
-    for _ in range(3):
-        api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    for n in range(3):
+        api.call("POST", "/api/security/tokens", body={"name": f"k{n}", "scopes": ["ingest"]})
     entries = audit_entries()
     assert entries[0]["prev_hash"] == GENESIS
     for previous, entry in pairwise(entries):
@@ -131,8 +141,8 @@ def test_a_failed_audit_write_starts_a_new_chain_and_auditing_goes_on(api, monke
         return result
 
     monkeypatch.setattr(ddb, "put_item", lands_but_times_out)
-    for _ in range(3):
-        api.post_alert(load_event("generic_high_cpu.json"), "webhook")
+    for n in range(3):
+        api.call("POST", "/api/security/tokens", body={"name": f"k{n}", "scopes": ["ingest"]})
     entries = audit_entries()
     assert len(entries) == 3
     assert len({e["chain_id"] for e in entries}) == 2

@@ -7,13 +7,16 @@ import json
 
 import pytest
 
+from chalicelib.domain.clock import now_iso
 from tests.conftest import load_alert, load_event
 
 
-def crashloop(status: str = "firing") -> dict:
+def crashloop(status: str = "firing", starts_at: str | None = None) -> dict:
     payload = copy.deepcopy(load_event("alertmanager_pod_crashlooping.json"))
     payload["status"] = status
     payload["alerts"][0]["status"] = status
+    if starts_at:
+        payload["alerts"][0]["startsAt"] = starts_at
     return payload
 
 
@@ -32,7 +35,8 @@ def test_an_alertmanager_alert_opens_an_incident_in_seed_004s_response_shape(api
     assert body["incidents"] == [{
         "incident_id": body["incident_id"], "action": "created", "fingerprint": "abc123",
         "status": "firing", "title": "PodCrashLooping", "deduplicated": False,
-        "dedup_strategy": None, "reason": None}]
+        "dedup_strategy": None, "reason": None, "parent_id": None,
+        "correlation_reason": None, "previous_incident_id": None}]
 
 
 def test_the_same_alert_again_maps_to_the_same_incident(api):
@@ -46,7 +50,7 @@ def test_the_same_alert_again_maps_to_the_same_incident(api):
     assert incident_count(api) == 1
 
 
-def test_a_resolved_alert_resolves_its_incident_and_a_new_firing_opens_another(api):
+def test_a_resolved_alert_resolves_its_incident_and_a_re_fire_reopens_it(api):
     opened = api.post_alert(crashloop())[1]["incident_id"]
     status, body = api.post_alert(crashloop("resolved"))
     assert status == 200
@@ -56,9 +60,15 @@ def test_a_resolved_alert_resolves_its_incident_and_a_new_firing_opens_another(a
     assert detail["incident"]["state"] == "resolved"
     assert detail["incident"]["resolved_at"].endswith("Z")
     assert detail["metrics"]["resolution_time_minutes"] is not None
-    reopened = api.post_alert(crashloop())[1]
-    assert reopened["incident_id"] != opened
-    assert reopened["deduplicated"] is False
+    replayed = api.post_alert(crashloop())[1]  # the old episode's notification, again
+    assert replayed["incidents"][0]["action"] == "ignored"
+    assert "before its incident was resolved" in replayed["incidents"][0]["reason"]
+    reopened = api.post_alert(crashloop(starts_at=now_iso()))[1]
+    assert reopened["incident_id"] == opened
+    assert reopened["incidents"][0]["action"] == "reopened"
+    _, detail = api.call("GET", f"/incidents/{opened}")
+    assert detail["incident"]["state"] == "open"
+    assert detail["incident"]["reopened_count"] == 1
 
 
 def test_a_resolved_alert_with_nothing_open_is_acknowledged_and_writes_nothing(api):

@@ -26,13 +26,17 @@ def registered(groups: str) -> dict:
 
 
 def test_one_group_registers_only_its_routes():
-    assert registered("ingest") == {"routes": ["/webhook"], "events": [], "heavy": []}
+    got = registered("ingest")
+    assert {"/webhook", "/webhook/pagerduty", "/webhook/sns"} <= set(got["routes"])
+    assert not {"/incidents", "/health", "/api/security/tokens"} & set(got["routes"])
+    assert got["events"] == ["alerts_subscriber"]
+    assert got["heavy"] == []
 
 
 def test_all_groups_are_registered_by_default():
     got = registered("")
     assert {"/webhook", "/incidents", "/health", "/api/security/tokens"} <= set(got["routes"])
-    assert got["events"] == ["diagnoses_consumer"]
+    assert got["events"] == ["alerts_subscriber", "diagnoses_consumer"]
     assert got["heavy"] == []
 
 

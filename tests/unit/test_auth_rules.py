@@ -67,5 +67,13 @@ def test_a_key_is_accepted_in_any_documented_header(headers: dict[str, str]):
     assert presented_key(headers) == "k1"
 
 
-def test_basic_auth_is_not_mistaken_for_a_key():
-    assert presented_key({"authorization": "Basic dXNlcjpwYXNz"}) is None
+def test_basic_auth_carries_the_key_as_its_password_or_user_name():
+    # Alertmanager basic_auth and SNS https://user:key@host subscriptions send Basic.
+    assert presented_key({"authorization": "Basic dXNlcjpwYXNz"}) == "pass"  # user:pass
+    assert presented_key({"authorization": "Basic azE6"}) == "k1"  # "k1:"
+    assert presented_key({"authorization": "Basic !!notbase64"}) is None
+
+
+def test_a_key_in_the_query_string_is_accepted_for_senders_without_headers():
+    assert presented_key({}, {"api_key": "k1"}) == "k1"
+    assert presented_key({"x-api-key": "k2"}, {"api_key": "k1"}) == "k2"

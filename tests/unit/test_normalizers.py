@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.errors import BadRequest, ValidationFailed
-from chalicelib.plugins.normalizers import REGISTRY, NormalizeContext, get_normalizer
+from chalicelib.plugins.normalizers import (
+    REGISTRY,
+    NormalizeContext,
+    detect_source,
+    get_normalizer,
+)
 from tests.conftest import load_alert, load_event
 
 CTX = NormalizeContext()
@@ -151,3 +156,172 @@ def test_every_registered_normalizer_declares_its_maps_and_fingerprint_fields():
             "critical", "high", "warning", "info", "unknown"}
         assert set(normalizer.STATUS_MAP.values()) <= {"firing", "resolved"}
         assert normalizer.FINGERPRINT_FIELDS
+
+
+def test_generic_sets_the_workload_from_the_deployment_and_leaves_the_cluster_to_dedup_key():
+    payload = load_event("generic_high_cpu.json")
+    normalizer = get_normalizer("webhook")
+    east = normalizer.normalize({**payload, "cluster": "east"}, CTX)[0]
+    west = normalizer.normalize({**payload, "cluster": "west"}, CTX)[0]
+    assert (east.workload, east.workload_kind) == ("payments-api", "deployment")
+    assert east.fingerprint == west.fingerprint
+    assert east.dedup_key != west.dedup_key
+
+
+# --- PagerDuty ------------------------------------------------------------------------
+
+SEED_PD = {"event": {"event_type": "incident.triggered", "data": {
+    "id": "PD12345", "title": "Database connection pool exhausted", "urgency": "high",
+    "service": {"summary": "auth-service"}}}}
+
+
+def pd(event_type: str, **data: object) -> dict:
+    return {"event": {**SEED_PD["event"], "id": "ev-1", "event_type": event_type,
+                      "data": {**SEED_PD["event"]["data"], **data}}}
+
+
+def test_pagerduty_seed_004_example():
+    result = get_normalizer("pagerduty").read(SEED_PD, CTX)
+    alert = result.alerts[0]
+    assert (alert.title, alert.severity, alert.status, alert.service, alert.fingerprint) == (
+        "Database connection pool exhausted", "high", "firing", "auth-service", "PD12345")
+    assert result.delivery_id is None
+
+
+@pytest.mark.parametrize(("event_type", "data", "status", "acknowledged"), [
+    ("incident.acknowledged", {"status": "acknowledged"}, "firing", True),
+    ("incident.unacknowledged", {"status": "triggered"}, "firing", False),
+    ("incident.escalated", {"status": "acknowledged"}, "firing", True),
+    ("incident.reassigned", {}, "firing", False),
+    ("incident.resolved", {"status": "resolved"}, "resolved", False),
+])
+def test_pagerduty_lifecycle(event_type: str, data: dict, status: str, acknowledged: bool):
+    alert = get_normalizer("pagerduty").normalize(pd(event_type, **data), CTX)[0]
+    assert (alert.status, alert.acknowledged, alert.fingerprint) == (
+        status, acknowledged, "PD12345")
+
+
+@pytest.mark.parametrize(("priority", "urgency", "severity"), [
+    ("P1", "low", "critical"), ("P2", "high", "high"), ("P3", "high", "warning"),
+    ("P5", "high", "info"), (None, "low", "info"), ("Custom", "high", "high"),
+])
+def test_pagerduty_priority_ladder_then_urgency(priority: str | None, urgency: str,
+                                                severity: str):
+    payload = pd("incident.triggered", urgency=urgency,
+                 priority={"summary": priority} if priority else None)
+    assert get_normalizer("pagerduty").normalize(payload, CTX)[0].severity == severity
+
+
+def test_pagerduty_sub_resource_events_and_v2_messages():
+    note = {"event": {"id": "e", "event_type": "incident.annotated", "resource_type": "incident",
+                      "data": {"type": "incident_note", "id": "N1", "content": "hi",
+                               "incident": {"id": "PD12345", "type": "incident_reference"}}}}
+    assert get_normalizer("pagerduty").read(note, CTX).kind == "ignore"
+    v2 = {"messages": [{"id": "m1", "event": "incident.resolve", "incident": {
+        "id": "PX", "incident_number": 7, "title": "old", "status": "resolved",
+        "urgency": "low", "service": {"name": "svc"}}}]}
+    result = get_normalizer("pagerduty").read(v2, CTX)
+    assert result.delivery_id == "m1"
+    assert (result.alerts[0].status, result.alerts[0].service) == ("resolved", "svc")
+
+
+# --- Opsgenie -------------------------------------------------------------------------
+
+def opsgenie(action: str, **alert: object) -> dict:
+    return {"action": action, "integrationName": "Drover", "source": {"name": "", "type": "web"},
+            "alert": {"alertId": "a7c5-11", "message": "DB down", "tags": ["db", "prod"],
+                      "tinyId": "42", "entity": "db-1", "alias": "db-down-prod",
+                      "createdAt": 1512568823542, "username": "ann", "priority": "P2",
+                      "details": {"namespace": "shop", "deployment": "db"}, **alert}}
+
+
+@pytest.mark.parametrize(("action", "status", "acknowledged"), [
+    ("Create", "firing", False), ("Acknowledge", "firing", True),
+    ("UnAcknowledge", "firing", False), ("Close", "resolved", False),
+])
+def test_opsgenie_state_actions(action: str, status: str, acknowledged: bool):
+    alert = get_normalizer("opsgenie").normalize(opsgenie(action), CTX)[0]
+    assert (alert.status, alert.acknowledged, alert.fingerprint) == (
+        status, acknowledged, "db-down-prod")
+    assert (alert.title, alert.severity, alert.external_id) == ("DB down", "high", "a7c5-11")
+    assert (alert.namespace, alert.workload, alert.starts_at) == (
+        "shop", "db", "2017-12-06T14:00:23.542Z")
+
+
+def test_opsgenie_note_is_a_control_message_and_alias_falls_back_to_the_alert_id():
+    note = get_normalizer("opsgenie").read(opsgenie("AddNote", note="looking"), CTX)
+    assert (note.kind, note.control["note"], note.alerts) == ("control", "looking", ())
+    bare = get_normalizer("opsgenie").normalize(opsgenie("Create", alias=None, priority=4), CTX)
+    assert (bare[0].fingerprint, bare[0].severity) == ("a7c5-11", "info")
+    missing = get_normalizer("opsgenie").normalize(opsgenie("Create", priority=None), CTX)
+    assert missing[0].severity == "unknown"
+
+
+# --- New Relic workflows, Grafana legacy states, Kubernetes events --------------------
+
+def test_new_relic_workflow_issue():
+    payload = {"id": "c2f4-issue", "issueUrl": "https://one.newrelic.com/i/1",
+               "title": ["CPU high on cart"], "priority": "MEDIUM", "state": "ACKNOWLEDGED",
+               "createdAt": 1700000000000, "alertPolicyNames": ["Golden"],
+               "accumulations": {"tag.k8s.namespaceName": ["shop"], "tag.k8s.podName": ["c-1"]}}
+    assert detect_source(payload) == "newrelic"
+    alert = get_normalizer("newrelic").normalize(payload, CTX)[0]
+    assert (alert.title, alert.severity, alert.status, alert.acknowledged) == (
+        "CPU high on cart", "warning", "firing", True)
+    assert (alert.namespace, alert.pod, alert.external_id) == ("shop", "c-1", "c2f4-issue")
+    closed = get_normalizer("newrelic").normalize({**payload, "state": "CLOSED"}, CTX)[0]
+    assert (closed.status, closed.fingerprint) == ("resolved", alert.fingerprint)
+
+
+@pytest.mark.parametrize("state", ["no_data", "paused", "pending"])
+def test_grafana_legacy_states_without_a_transition_are_ignored(state: str):
+    result = get_normalizer("grafana").read({"ruleId": 1, "ruleName": "r", "state": state}, CTX)
+    assert (result.kind, result.alerts) == ("ignore", ())
+    assert state.replace("_", " ") in result.reason.replace("_", " ")
+
+
+def test_kubernetes_events_v1_and_repeats():
+    event = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "reason": "BackOff",
+             "note": "Back-off restarting", "type": "Warning", "deprecatedCount": 3,
+             "regarding": {"kind": "Deployment", "name": "cart", "namespace": "shop"},
+             "eventTime": "2024-01-01T00:00:00.000001Z", "metadata": {"uid": "u1"}}
+    normalizer = get_normalizer("k8s-event")
+    first = normalizer.normalize(event, CTX)[0]
+    repeat = normalizer.normalize({**event, "deprecatedCount": 9, "metadata": {"uid": "u2"}},
+                                  CTX)[0]
+    assert (first.title, first.severity, first.status) == (
+        "BackOff: Deployment/cart", "warning", "firing")
+    assert (first.workload, first.workload_kind, first.deployment, first.pod) == (
+        "cart", "deployment", "cart", None)
+    assert first.fingerprint == repeat.fingerprint
+    assert first.starts_at == "2024-01-01T00:00:00.000Z"
+
+
+# --- robustness ------------------------------------------------------------------------
+
+WRONG = [None, [], "x", 0, 1.5, True, {}, {"alerts": "x"}, {"alerts": [None]},
+         {"event": None}, {"event": {"event_type": 5}}, {"Type": "Notification", "Message": 5},
+         {"Records": []}, {"Records": [{"Sns": "x"}]}, {"action": "Create", "alert": []},
+         {"title": {"a": 1}}, {"AlarmName": [], "NewStateValue": "ALARM"},
+         {"involvedObject": "pod", "reason": "x"}, {"incident_id": None},
+         {"ruleName": "r", "state": None}, {"title": "t", "tags": {"a": 1}},
+         {"alerts": [{"labels": {"a": {"b": [1, None]}}}], "externalURL": 3},
+         {"kind": "EventList", "items": "x"}, {"type": "ADDED", "object": {"kind": "Event"}}]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("payload", WRONG)
+def test_wrong_shapes_give_a_422_or_a_classified_result_never_a_crash(name: str,
+                                                                      payload: object):
+    try:
+        result = REGISTRY[name].read(payload, CTX)
+    except ValidationFailed as err:
+        assert (err.status, err.code) == (422, "invalid_payload")
+    else:
+        assert result.kind in ("alerts", "control", "ignore")
+
+
+@pytest.mark.parametrize("payload", [*WRONG, {"Records": "x"}, {"messages": [1]},
+                                     {"alerts": [1], "orgId": []}, {"object": 1}])
+def test_detect_source_is_total(payload: object):
+    assert detect_source(payload) in REGISTRY

@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from chalicelib.domain.clock import parse_time
 from chalicelib.domain.models import Alert
 from chalicelib.plugins.normalizers.base import (
+    MAX_DESCRIPTION,
     NormalizeContext,
     Normalized,
     Normalizer,
     as_str_map,
     check_label_size,
+    clip,
     parse_model,
     stable_fingerprint,
     subject_from_labels,
@@ -88,8 +90,8 @@ class AlertmanagerNormalizer(Normalizer):
         return Alert(
             integration=self.NAME,
             source=self.NAME,
-            title=title,
-            description=description,
+            title=clip(title),
+            description=clip(description, MAX_DESCRIPTION),
             severity=self.severity(labels.get("severity")),
             status=self.status(raw.status, default=group_status),
             fingerprint=raw.fingerprint or stable_fingerprint(labels),

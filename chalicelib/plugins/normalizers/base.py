@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.domain.clock import parse_time
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.models import Alert
 
@@ -147,3 +148,61 @@ def subject_from_labels(labels: Mapping[str, str]) -> dict[str, str | None]:
         "workload_kind": WORKLOAD_LABELS[workload_label] if workload_label else None,
         "cluster": (labels.get("cluster") or "")[:253] or None,
     }
+
+
+# --- helpers shared by the vendor normalizers -------------------------------------------
+
+MAX_TITLE = 1024
+MAX_DESCRIPTION = 65536
+MAX_KEY = 256  # a fingerprint or id longer than this is hashed
+_MAX_EPOCH_DIGITS = 16
+
+# The PagerDuty/Opsgenie/Datadog priority ladder the eval INDEX prescribes.
+PRIORITY_LADDER: dict[str, str] = {
+    "p1": "critical", "p2": "high", "p3": "warning", "p4": "info", "p5": "info",
+}
+
+
+def to_time(value: object) -> str | None:
+    """parse_time, plus epoch values sent as digit strings (Datadog renders every number so)."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.isdigit() and len(stripped) <= _MAX_EPOCH_DIGITS:
+            return parse_time(int(stripped))
+    return parse_time(value)
+
+
+def text(value: object) -> str | None:
+    """A scalar as a stripped string; None for null, empty, booleans and containers."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    result = str(value).strip()
+    return result or None
+
+
+def clip(value: str | None, limit: int = MAX_TITLE) -> str:
+    """Truncate to ``limit`` characters with an ellipsis; None becomes the empty string."""
+    if not value:
+        return ""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def key_fingerprint(value: str) -> str:
+    """Use a sender's stable id as the fingerprint, hashed when too long to be a key."""
+    if len(value) <= MAX_KEY:
+        return value
+    return stable_fingerprint({"id": value})
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """The value if it is a JSON object, else an empty one (for optional nested objects)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def bounded(labels: Mapping[str, Any], annotations: Mapping[str, Any], source: str) -> None:
+    """check_label_size for labels built outside a pydantic model: a 422, not a 500."""
+    try:
+        check_label_size(labels, annotations)
+    except ValueError as exc:
+        raise ValidationFailed(f"payload is not a valid {source} alert: {exc}",
+                               code="invalid_payload", source=source) from None

@@ -68,7 +68,8 @@ class GenericNormalizer(Normalizer):
         "closed": "resolved", "inactive": "resolved",
     }
     # The pod is used only when no workload is named: pod names change on every restart.
-    FINGERPRINT_FIELDS = ("source", "title", "namespace", "deployment", "service", "cluster")
+    # The cluster is not hashed: Alert.dedup_key already keeps clusters apart.
+    FINGERPRINT_FIELDS = ("source", "title", "namespace", "deployment", "service")
 
     def read(self, payload: Any, context: NormalizeContext) -> Normalized:
         """Return the single alert of a generic payload."""
@@ -76,7 +77,7 @@ class GenericNormalizer(Normalizer):
         cluster = body.cluster or context.cluster
         fields = {
             "source": body.source, "title": body.title, "namespace": body.namespace,
-            "deployment": body.deployment, "service": body.service, "cluster": cluster,
+            "deployment": body.deployment, "service": body.service,
         }
         if not (body.deployment or body.service):
             fields["pod"] = body.pod
@@ -93,6 +94,8 @@ class GenericNormalizer(Normalizer):
             pod=body.pod,
             deployment=body.deployment,
             service=body.service,
+            workload=body.deployment,
+            workload_kind="deployment" if body.deployment else None,
             cluster=cluster,
             labels=as_str_map(body.labels),
             annotations=as_str_map(body.annotations),

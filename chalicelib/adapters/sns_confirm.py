@@ -1,0 +1,39 @@
+"""Confirming an SNS HTTPS subscription by visiting its SubscribeURL, on SNS hosts only."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from urllib.parse import parse_qs, urlsplit
+
+from chalicelib.adapters.sns_signature import _CERT_HOST, _NoRedirect
+from chalicelib.domain.errors import DependencyUnavailable, Forbidden
+
+TIMEOUT_SECONDS = 5
+
+
+def validate_subscribe_url(url: object) -> str:
+    """The SubscribeURL if it is an https SNS ConfirmSubscription call, else 403."""
+    if not isinstance(url, str) or len(url) > 4096:  # noqa: PLR2004 - a sane URL bound
+        raise Forbidden("SubscribeURL is missing", code="bad_subscribe_url")
+    parts = urlsplit(url)
+    action = parse_qs(parts.query).get("Action", [""])[0]
+    if (parts.scheme != "https" or parts.username or parts.password or parts.port not in
+            (None, 443) or not _CERT_HOST.fullmatch(parts.hostname or "")
+            or action != "ConfirmSubscription"):
+        raise Forbidden("SubscribeURL is not an Amazon SNS ConfirmSubscription URL",
+                        code="bad_subscribe_url")
+    return url
+
+
+def confirm_subscription(url: str) -> None:
+    """Visit the SubscribeURL (validated first; 5 s timeout; no redirects)."""
+    validate_subscribe_url(url)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=TIMEOUT_SECONDS) as response:
+            response.read(64 * 1024)
+    except (OSError, ValueError) as exc:
+        raise DependencyUnavailable(
+            f"the subscription could not be confirmed ({type(exc).__name__}); SNS will "
+            "resend the confirmation", code="sns_unreachable", dependency="SNS") from exc
