@@ -12,7 +12,8 @@ from chalicelib.api.http import error_shape_middleware
 # Endpoint group -> the modules whose blueprints it serves. DROVER_GROUPS (comma-separated)
 # limits a process to some groups, e.g. to measure one group's cold start.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "ingest": ("chalicelib.api.ingest", "chalicelib.events.alerts_topic"),
+    "ingest": ("chalicelib.api.ingest", "chalicelib.api.scanner_ingest",
+               "chalicelib.events.alerts_topic"),
     "incidents": ("chalicelib.api.incidents",),
     "diagnosis": ("chalicelib.events.diagnoses",),
     "admin": ("chalicelib.api.admin",),

@@ -15,11 +15,14 @@ from chalicelib.domain.ports import (
     IncidentRepository,
     WorkspaceSettings,
 )
+from chalicelib.domain.security import SecurityFindingStore
 from chalicelib.services.deploys import DeployService
 from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+from chalicelib.services.incident_reports import IncidentReportService
 from chalicelib.services.incidents import IncidentService
 from chalicelib.services.ingest import IngestService
 from chalicelib.services.keys import KeyService
+from chalicelib.services.security_ingest import SecurityIngestService
 from chalicelib.services.sns_http import SnsHttpService
 
 
@@ -86,6 +89,18 @@ class Container:
         return DynamoWorkspaceSettings(self.settings.incidents_table)
 
     @cached_property
+    def security_findings(self) -> SecurityFindingStore:
+        """Security findings, scan status and scan durations, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_security import DynamoSecurityFindingStore
+
+        return DynamoSecurityFindingStore(self.settings.incidents_table)
+
+    @cached_property
+    def security_ingest(self) -> SecurityIngestService:
+        """A cluster scanner's findings, clears, rescan status and scan durations."""
+        return SecurityIngestService(self.security_findings)
+
+    @cached_property
     def ingest(self) -> IngestService:
         """Alert ingestion."""
         return IngestService(self.incident_repository, self.diagnosis_queue, self.dead_letters,
@@ -109,6 +124,11 @@ class Container:
     def incidents(self) -> IncidentService:
         """Incident reads."""
         return IncidentService(self.incident_repository)
+
+    @cached_property
+    def incident_reports(self) -> IncidentReportService:
+        """Postmortems, shift handoff digests and noisy-incident reports."""
+        return IncidentReportService(self.incidents, self.deploys)
 
     @cached_property
     def keys(self) -> KeyService:

@@ -37,8 +37,9 @@ MAX_DETAILS_BYTES = 16 * 1024
 # Kure attaches the resource's YAML; keep the item well under DynamoDB's 400 KB.
 MAX_MANIFEST = 64_000
 MAX_SCAN_SECONDS = 7 * 24 * 3600
-# Resource identifiers become parts of sort keys ('#') and of DELETE paths ('/').
-_FORBIDDEN_IN_NAMES = frozenset("#/")
+# Resource identifiers become parts of sort keys ('#') and of DELETE paths ('/', and '%'
+# which would make a name ambiguous between its encoded and decoded forms).
+_FORBIDDEN_IN_NAMES = frozenset("#/%")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,7 +47,7 @@ M = TypeVar("M", bound=BaseModel)
 def _identifier(value: str) -> str:
     if not (value.isascii() and value.isprintable()) or " " in value \
             or _FORBIDDEN_IN_NAMES & set(value):
-        raise ValueError("must be printable ASCII without spaces, '#' or '/'")
+        raise ValueError("must be printable ASCII without spaces, '#', '/' or '%'")
     return value
 
 

@@ -31,6 +31,7 @@ PLACEHOLDER = re.compile(r"^\$[A-Z][A-Z0-9_]*$")
 # The bracketed prefixes of a title: "[P2] [Warn] ..." or "[Triggered on {service:x}] ...".
 TITLE_TAG = re.compile(r"\s*\[([^\[\]]{1,200})\]")
 MAX_TITLE_TAGS = 5
+MAX_TAGS = 1000
 MONITOR_LINK = re.compile(r"/monitors[#/](\d{1,20})")
 
 # Datadog tag names (kube_*, Agent autodiscovery) -> the label names subject_from_labels reads.
@@ -70,7 +71,7 @@ class DatadogPayload(BaseModel):
     url: Scalar = None
     link: Scalar = None
     hostname: Scalar = None
-    tags: str | list[Scalar] | None = Field(default=None, max_length=10000)
+    tags: str | list[Scalar] | None = None
     org: dict[str, Any] | None = None
 
 
@@ -181,7 +182,7 @@ def _tags(value: object) -> dict[str, str]:
     items = value.split(",") if isinstance(value, str) else (
         value if isinstance(value, list) else [])
     labels: dict[str, str] = {}
-    for item in items:
+    for item in items[:MAX_TAGS]:
         name, sep, tag_value = (text(item) or "").partition(":")
         if sep and name.strip() and tag_value.strip():
             labels[name.strip()[:256]] = tag_value.strip()[:1024]

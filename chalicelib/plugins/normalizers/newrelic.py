@@ -41,7 +41,7 @@ class WorkflowPayload(BaseModel):
 
     id: Scalar = None
     issue_url: str | None = Field(default=None, alias="issueUrl")
-    title: str | list[Scalar] | None = Field(default=None, max_length=100)
+    title: str | list[Scalar] | None = None
     priority: Scalar = None
     state: Scalar = None
     created_at: Scalar = Field(default=None, alias="createdAt")
