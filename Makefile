@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint unit package clean
+.PHONY: install run test lint unit package eval-alerts bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ test: lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Normalize every alert payload in DIR without a server: one JSON line per file.
+DIR ?= ../shared/eval/alerts
+eval-alerts: $(STAMP)
+	$(BIN)/python -m bench.eval_alerts $(DIR)
+
+# Benchmarks print JSON figures (see BENCHMARKS.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench.storm
 
 package: $(STAMP)
 	$(BIN)/python -m infra.package prod

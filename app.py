@@ -13,8 +13,9 @@ from chalicelib.api.http import error_shape_middleware
 # limits a process to some groups, e.g. to measure one group's cold start.
 GROUPS: dict[str, tuple[str, ...]] = {
     "ingest": ("chalicelib.api.ingest", "chalicelib.api.scanner_ingest",
-               "chalicelib.events.alerts_topic"),
-    "incidents": ("chalicelib.api.incidents",),
+               "chalicelib.api.agent_ingest", "chalicelib.events.alerts_topic"),
+    "incidents": ("chalicelib.api.incidents", "chalicelib.api.pod_failures",
+                  "chalicelib.api.alerts_v1", "chalicelib.api.advisories"),
     "diagnosis": ("chalicelib.events.diagnoses",),
     "admin": ("chalicelib.api.admin",),
 }

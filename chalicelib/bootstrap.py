@@ -16,12 +16,15 @@ from chalicelib.domain.ports import (
     WorkspaceSettings,
 )
 from chalicelib.domain.security import SecurityFindingStore
+from chalicelib.services.agent_reports import AgentReportService
+from chalicelib.services.alerts_v1 import PulseAlertService
 from chalicelib.services.deploys import DeployService
 from chalicelib.services.diagnosis_requests import DiagnosisRequestService
 from chalicelib.services.incident_reports import IncidentReportService
 from chalicelib.services.incidents import IncidentService
 from chalicelib.services.ingest import IngestService
 from chalicelib.services.keys import KeyService
+from chalicelib.services.pod_failures import PodFailureService
 from chalicelib.services.security_ingest import SecurityIngestService
 from chalicelib.services.sns_http import SnsHttpService
 
@@ -139,6 +142,22 @@ class Container:
     def diagnosis_requests(self) -> DiagnosisRequestService:
         """The diagnoses queue consumer's use case."""
         return DiagnosisRequestService(self.incident_repository)
+
+    @cached_property
+    def pod_failures(self) -> PodFailureService:
+        """Seed 002's pod failures (Kure Monitor) over incidents."""
+        return PodFailureService(self.incident_repository, self.ingest)
+
+    @cached_property
+    def pulse_alerts(self) -> PulseAlertService:
+        """Seed 001's alerts (Pulse) over incidents and the lifecycle policy."""
+        return PulseAlertService(self.incident_repository, self.workspace_settings, self.ingest)
+
+    @cached_property
+    def agent_reports(self) -> AgentReportService:
+        """Seed 001's Kubernetes agent reports (Pulse) turned into alerts."""
+        return AgentReportService(self.incident_repository, self.workspace_settings,
+                                  self.ingest)
 
 
 @lru_cache(maxsize=1)

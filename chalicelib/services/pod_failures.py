@@ -109,10 +109,12 @@ def previous_logs(failure_logs: dict[str, Any] | None) -> dict[str, str]:
         if data is None or budget <= 0:
             continue
         try:
-            raw = zlib.decompressobj(wbits=31).decompress(base64.b64decode(data),
-                                                          MAX_RAW_LOG_BYTES)
+            raw = zlib.decompressobj(wbits=31).decompress(
+                base64.b64decode(data, validate=True), MAX_RAW_LOG_BYTES)
         except (binascii.Error, ValueError, zlib.error):
             continue  # a block we cannot read is left out, not fatal to the report
+        if not raw:
+            continue
         text = tail(raw.decode("utf-8", "replace"), budget)
         decoded[str(name)[:253]] = text
         budget -= len(text)
@@ -253,13 +255,14 @@ class PodFailureService:
         return {"message": "Pod failure restored", "id": pod_id, "status": "new"}
 
     def dismiss_deleted(self, workspace_id: str, namespace: str, pod_name: str,
-                        actor: str) -> dict[str, Any]:
-        """Resolve the active failures of a pod that no longer exists."""
+                        cluster: str | None, actor: str) -> dict[str, Any]:
+        """Resolve the active failures of a pod that no longer exists (in that cluster)."""
         active = incidents_in_states(self.incidents, workspace_id, VIEWS["active"],
                                      per_state=MAX_LISTED)
         resolved = []
         for incident in active:
-            if (incident.namespace, incident.pod) != (namespace, pod_name):
+            if (incident.namespace, incident.pod) != (namespace, pod_name) or \
+                    (cluster and incident.cluster != cluster):
                 continue
             try:
                 self.incidents.transition(workspace_id, incident.id, "resolved", actor,

@@ -13,6 +13,7 @@ from typing import Any
 
 from infra import stack
 from infra.local.scheduler import RateScheduler
+from infra.local.sns_relay import relay_handler, subscribe_relay
 from infra.local.sqs_poller import SqsPoller
 
 logger = logging.getLogger("drover.local")
@@ -61,9 +62,9 @@ class EmbeddedStack:
             return
         if target:
             return  # any other AWS-compatible endpoint, used as given
-        from moto.server import ThreadedMotoServer
+        from infra.local.moto_server import EmbeddedMotoServer
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = EmbeddedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
@@ -96,7 +97,7 @@ class EmbeddedStack:
         thread.start()
 
     def _start_event_sources(self, app: Any, session: Any) -> None:
-        from chalice.app import ScheduledEventConfig, SQSEventConfig
+        from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
 
         scale = float(os.environ.get("DROVER_SCHEDULE_SCALE", "1"))
         for source in app.event_sources:
@@ -105,6 +106,10 @@ class EmbeddedStack:
                 worker: Any = SqsPoller(session.client("sqs"), source.queue, handler,
                                         function_name=source.name, batch_size=source.batch_size,
                                         region=session.region_name or "us-east-1")
+            elif isinstance(source, SNSEventConfig):
+                worker = SqsPoller(session.client("sqs"), subscribe_relay(session, source.topic),
+                                   relay_handler(handler), function_name=source.name,
+                                   region=session.region_name or "us-east-1")
             elif isinstance(source, ScheduledEventConfig):
                 expression = source.schedule_expression
                 if not isinstance(expression, str):

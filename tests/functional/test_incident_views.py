@@ -104,15 +104,18 @@ def test_similar_finds_the_resolved_earlier_incident_with_the_same_title(api):
 
 
 def test_a_refired_alert_is_fully_similar_to_the_incident_it_fired_before(api):
+    from chalicelib.bootstrap import get_container
+
+    get_container().workspace_settings.put(workspace(), "alerts_config",
+                                           {"reopen_quiet_period_seconds": 0})
+    get_container().ingest.forget_policy(workspace())
     payload = alert("Disk full on db-0")
     first = open_incident(api, payload)
     resolve(api, payload)
     second = open_incident(api, payload)
-    incident = api.call("GET", f"/incidents/{second}")[1]["incident"]
-    if incident["id"] == first:
-        pytest.skip("the workspace policy reopens re-fired alerts instead")
+    assert second != first
     similar = api.call("GET", f"/incidents/{second}/similar")[1]["similar_incidents"]
-    assert similar[0] == {**similar[0], "id": first, "similarity_score": 1.0}
+    assert (similar[0]["id"], similar[0]["similarity_score"]) == (first, 1.0)
 
 
 def test_the_group_shows_a_child_after_two_alerts_for_the_same_service(api):
@@ -121,7 +124,7 @@ def test_the_group_shows_a_child_after_two_alerts_for_the_same_service(api):
     _, group = api.call("GET", f"/incidents/{parent}/group")
     assert group["incident_id"] == parent
     assert group["parent_id"] is None
-    assert group["is_parent"] is True
+    assert group["is_parent"] is True, "repo.children() found no CHILD# item for the parent"
     assert [(c["incident_id"], c["correlation_reason"]) for c in group["children"]] == [
         (child, "same_service_within_window")]
     _, child_group = api.call("GET", f"/incidents/{child}/group")
@@ -213,7 +216,8 @@ def test_the_postmortem_tells_the_incidents_real_story(api):
         (e["event_type"], e["created_at"]) for e in timeline["events"]]
     assert document["root_cause"] is None
     assert document["actions"] == []
-    assert document["impact"]["alert_count"] == 2
+    stored = api.call("GET", f"/incidents/{incident}")[1]["incident"]
+    assert document["impact"]["alert_count"] == stored["alert_count"] >= 2
     assert document["resolution"]["resolved"] is True
     assert document["detection"]["source"] == "prometheus"
     assert any("nobody acknowledged" in f["evidence"] for f in document["follow_ups"])

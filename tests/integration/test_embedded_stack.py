@@ -135,6 +135,26 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(stack):
     assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) >= 3
 
 
+def test_an_alarm_published_to_the_alerts_topic_becomes_an_incident(stack):
+    import boto3
+
+    sns = boto3.client("sns", endpoint_url=stack.aws_endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    topic = sns.create_topic(Name="drover-local-alerts")["TopicArn"]
+    alarm = load_alert("aws-cloudwatch__alarm-message-single-metric-aws-lambda-go.json")
+    alarm["AlarmName"] = "topic-alarm"
+    sns.publish(TopicArn=topic, Message=json.dumps(alarm), Subject="ALARM: topic-alarm",
+                MessageAttributes={"workspace_id": {"DataType": "String",
+                                                    "StringValue": "topic"}})
+
+    def incident() -> list[dict] | None:
+        listed = stack.http("GET", "/incidents", headers={"X-Workspace-Id": "topic"}).json()
+        return listed["incidents"] or None
+
+    found = wait_for(incident, what="the topic subscriber to open an incident")
+    assert [(i["title"], i["integration"]) for i in found] == [("topic-alarm", "cloudwatch")]
+
+
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(20) == 0
