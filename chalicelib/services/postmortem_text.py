@@ -128,10 +128,12 @@ def _impact_lines(impact: dict[str, Any]) -> list[str]:
 def _response_lines(doc: dict[str, Any]) -> list[str]:
     detection, response = doc["detection"], doc["response"]
     resolution = doc["resolution"]
+    answered = (f"{response['first_response_at']} by {md(response['first_responder'])} "
+                f"({response['time_to_first_response_minutes']} min)"
+                if response["first_response_at"] else "none")
+    took = resolution["resolution_time_minutes"]
     return [f"- First alert at {detection['first_alert_at']} from {md(detection['source'])} "
             f"(via {md(detection['integration'])})",
-            f"- First response: {response['first_response_at'] or 'none'}"
-            f" by {md(response['first_responder'] or 'nobody')}"
-            f" ({response['time_to_first_response_minutes']} min)",
-            f"- Resolution: {md(resolution['how'])}"
-            f" ({resolution['resolution_time_minutes']} min)"]
+            f"- First response: {answered}",
+            f"- Resolution: {md(resolution['how'])}" + (f" ({took} min)" if took is not None
+                                                       else "")]
