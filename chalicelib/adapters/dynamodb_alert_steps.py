@@ -108,7 +108,12 @@ class AlertStep:
                                        ConsistentRead=True).get("Item")
         current = from_item(item) if item else None
         if current and current["window_ends_at"] > self.now:
-            return current["incident_id"], subject[1], []
+            parent = current["incident_id"]
+            link = put(self.table, to_item({
+                "pk": incident_pk(self.workspace_id, parent), "sk": f"CHILD#{incident_id}",
+                "incident_id": incident_id, "correlation_reason": subject[1],
+                "created_at": self.now}))
+            return parent, subject[1], [link]
         return None, None, [self._claim_parent(corr_key, current, incident_id)]
 
     def _claim_parent(self, corr_key: dict[str, Any], current: dict[str, Any] | None,

@@ -37,6 +37,11 @@ def _duration(incident: Incident) -> float | None:
         if incident.state == "resolved" else None
 
 
+def _quick(incident: Incident, max_minutes: float) -> bool:
+    duration = _duration(incident)
+    return duration is not None and duration <= max_minutes
+
+
 def _brief(incident: Incident) -> dict[str, Any]:
     return {"id": incident.id, "title": incident.title, "severity": incident.severity,
             "state": incident.state, "created_at": incident.created_at,
@@ -62,7 +67,7 @@ class IncidentReportService:
                               max_items=NOISY_MAX_SCAN)
         noisy = [{**_brief(i), "resolution_time_minutes": _duration(i),
                   "service": i.service, "namespace": i.namespace, "alert_count": i.alert_count}
-                 for i in resolved if (_duration(i) or 0.0) <= max_minutes]
+                 for i in resolved if _quick(i, max_minutes)]
         return {"noisy_incidents": noisy[:limit], "count": len(noisy[:limit]),
                 "max_duration_minutes": float(max_minutes), "note": NOISY_NOTE}
 
@@ -87,7 +92,7 @@ class IncidentReportService:
             "resolved": [{**_brief(i), "resolved_by": i.resolved_by,
                           "resolution_time_minutes": _duration(i)} for i in resolved],
             "noisy": [{**_brief(i), "resolution_time_minutes": _duration(i)} for i in resolved
-                      if (_duration(i) or 0.0) <= HANDOFF_NOISY_MINUTES],
+                      if _quick(i, HANDOFF_NOISY_MINUTES)],
             "reopened": [{**_brief(i), "reopened_count": i.reopened_count,
                           "previous_incident_id": i.previous_incident_id} for i in reopened],
             "top_services": [{"service": name, "count": count} for name, count in
@@ -118,7 +123,7 @@ class IncidentReportService:
             "created": sum(1 for i in window if i.created_at >= start),
             "resolved": len(resolved),
             "reopened": len(reopened),
-            "noisy": sum(1 for i in resolved if (_duration(i) or 0.0) <= HANDOFF_NOISY_MINUTES),
+            "noisy": sum(1 for i in resolved if _quick(i, HANDOFF_NOISY_MINUTES)),
             "by_state": {state: by_state.get(state, 0) for state in INCIDENT_STATES},
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_RANK},
         }

@@ -83,6 +83,10 @@ def test_alerts_for_one_service_within_the_window_join_a_parent_incident(api):
     assert other["group_id"] is None
     _, detail = api.call("GET", f"/incidents/{child['incident_id']}")
     assert detail["incident"]["parent_id"] == parent["incident_id"]
+    _, group = api.call("GET", f"/incidents/{parent['incident_id']}/group")
+    assert group["is_parent"] is True
+    assert [(c["incident_id"], c["correlation_reason"]) for c in group["children"]] == [
+        (child["incident_id"], "same_service_within_window")]
 
 
 def test_correlation_ends_with_its_window(api):
