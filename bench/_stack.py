@@ -89,29 +89,42 @@ class Drover:
                 return found
 
 
+def _stop(process: subprocess.Popen[Any], grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 def _drain(stream: Any, sink: list[str]) -> None:
     for line in stream:
         sink.append(line)
 
 
 @contextmanager
-def drover_stack(key: str = "drv_bench-admin", log_level: str = "WARNING") -> Iterator[Drover]:
-    """Run `python -m infra.local` on a free port until the block ends."""
+def drover_stack(key: str = "drv_bench-admin", log_level: str = "WARNING",
+                 aws_endpoint: str | None = None) -> Iterator[Drover]:
+    """Run `python -m infra.local` on a free port until the block ends.
+
+    With ``aws_endpoint`` it uses that AWS (e.g. a separate moto server) instead of its own.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DROVER_"))}
     env.update(DROVER_PORT=str(free_port()), DROVER_BOOTSTRAP_API_KEY=key,
                DROVER_LOG_LEVEL=log_level, PYTHONUNBUFFERED="1")
+    if aws_endpoint:
+        env.update(AWS_ENDPOINT_URL=aws_endpoint, AWS_ACCESS_KEY_ID="testing",
+                   AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield _started(process, key)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        _stop(process, grace=20)
 
 
 def _started(process: subprocess.Popen[str], key: str) -> Drover:
@@ -129,6 +142,36 @@ def _started(process: subprocess.Popen[str], key: str) -> Drover:
     drover = Drover(process, url.group(1), key, endpoint.group(1), printed)
     threading.Thread(target=_drain, args=(process.stdout, printed), daemon=True).start()
     return drover
+
+
+@dataclass
+class MotoServer:
+    """A standalone moto server process."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+@contextmanager
+def moto_server() -> Iterator[MotoServer]:
+    """Run moto's server as its own process on a free port (to tell its memory from Drover's)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = MotoServer(process, f"http://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: _answers(running.url + "/moto-api/"), timeout=30, what="moto server")
+        yield running
+    finally:
+        _stop(process)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.ConnectionError:
+        return False
 
 
 @dataclass
@@ -186,12 +229,7 @@ def alertmanager(config: dict[str, Any], workdir: Path) -> Iterator[Alertmanager
         wait_for(lambda: _ready(running), timeout=20, what="alertmanager to be ready")
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        _stop(process)
 
 
 def _ready(running: Alertmanager) -> bool:

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from bench._stack import (
     alertmanager_binary,
     alertmanager_version,
     drover_stack,
+    moto_server,
     rss_mib,
 )
 
@@ -187,16 +188,24 @@ def drover_mode(drover: Drover, args: argparse.Namespace, title: str,
 
 def drover_runs(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
     """Both storms against the embedded stack; its log goes to a file named in the result."""
-    with drover_stack(KEY) as drover:
+    with ExitStack() as stack:
+        moto = stack.enter_context(moto_server()) if args.separate_moto else None
+        drover = stack.enter_context(drover_stack(KEY, aws_endpoint=moto and moto.url))
         started_rss = rss_mib(drover.process.pid)
         single = drover_mode(drover, args, f"StormSingle-{run_id}", 1)
+        if moto:
+            single["moto_rss_mib_after"] = rss_mib(moto.process.pid)
         grouped = drover_mode(drover, args, f"StormGrouped-{run_id}", args.group_size)
+        if moto:
+            grouped["moto_rss_mib_after"] = rss_mib(moto.process.pid)
         alive = drover.process.poll() is None
         output = list(drover.output)
     log = Path(tempfile.gettempdir()) / f"drover-storm-{run_id}.log"
     log.write_text("".join(output))
     noise = [line.rstrip() for line in output[4:] if '" 200 -' not in line]
-    return {"single": single, "grouped": grouped, "stack_rss_mib_at_start": started_rss,
+    return {"aws": "separate moto server process" if args.separate_moto
+            else "moto inside the stack's process",
+            "single": single, "grouped": grouped, "stack_rss_mib_at_start": started_rss,
             "stack_alive_after": alive, "stack_log": str(log),
             "stack_log_errors": sum(" ERROR " in line for line in noise),
             "stack_log_tracebacks": sum(line.startswith("Traceback") for line in noise),
@@ -366,6 +375,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="retries of a 503/429/connection error per request")
     parser.add_argument("--no-alertmanager", action="store_true",
                         help="skip the real Alertmanager comparison")
+    parser.add_argument("--separate-moto", action="store_true",
+                        help="run moto as its own process, to tell its memory from Drover's")
     parser.add_argument("--no-calls", action="store_true",
                         help="skip the in-process DynamoDB/SQS call count")
     args = parser.parse_args(argv)

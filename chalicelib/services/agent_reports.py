@@ -24,7 +24,7 @@ from chalicelib.services.pod_failures import REASON_SEVERITY, queue_diagnoses
 INTEGRATION = "pulse-k8s-agent"
 SETTINGS_PREFIX = "k8s_agent_report:"
 MAX_FIRING = 500  # alerts one report may record; the rest are counted, not recorded
-MAX_TITLE_KEPT = 200  # the title a resolved alert carries, from the remembered firing set
+MAX_TITLE_KEPT = 120  # the title a resolved alert carries, from the remembered firing set
 FAILING_WAITING = frozenset({
     "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
     "CreateContainerError", "InvalidImageName", "RunContainerError",

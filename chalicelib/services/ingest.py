@@ -76,7 +76,7 @@ class IngestService:
                                         f"{alert.integration}:{alert.source}", policy)
             for alert in normalized.alerts
         ]
-        self._request_diagnoses(workspace_id, outcomes)
+        self.request_diagnoses(workspace_id, outcomes)
         if delivery:
             self.deliveries.remember(workspace_id, source, delivery)
         return _reply(source, normalized, outcomes)
@@ -106,7 +106,8 @@ class IngestService:
             logger.exception("dead-letter store unavailable; payload kept in this log: %s",
                              {"source": source, "error": error, "payload": payload})
 
-    def _request_diagnoses(self, workspace_id: str, outcomes: list[IngestOutcome]) -> None:
+    def request_diagnoses(self, workspace_id: str, outcomes: list[IngestOutcome]) -> None:
+        """Queue a diagnosis for each new incident among the outcomes (idempotent downstream)."""
         # A duplicate re-requests a diagnosis only if an earlier enqueue failed; the consumer
         # is idempotent, so a request sent twice does no harm.
         incident_ids = list(dict.fromkeys(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from chalicelib.services.ingest import IngestService
 INTEGRATION = "kure-agent"
 MAX_LOG_CHARS = 32 * 1024  # the tail of the logs: the end is where a crash explains itself
 MAX_MANIFEST_CHARS = 32 * 1024
+MAX_DETAILS_BYTES = 200 * 1024  # a DynamoDB item holds 400 KB; the incident needs the rest
 MAX_RAW_LOG_BYTES = 256 * 1024  # the agent's own cap on one container's log block
 MAX_TEXT = 1024
 MAX_EVENTS = 50
@@ -133,7 +135,7 @@ def report_details(report: PodFailureReport) -> dict[str, Any]:
                 for s in report.container_statuses[:MAX_CONTAINERS]]
     events = [e.model_copy(update={"message": clip(e.message, MAX_TEXT)})
               for e in report.events[-MAX_EVENTS:]]
-    return {
+    details = {
         "kind": "pod_failure", "node_name": report.node_name, "phase": report.phase,
         "creation_timestamp": report.creation_timestamp,
         "failure_reason": report.failure_reason,
@@ -145,6 +147,18 @@ def report_details(report: PodFailureReport) -> dict[str, Any]:
         "manifest": clip(report.manifest, MAX_MANIFEST_CHARS),
         "previous_logs": previous_logs(report.failure_logs),
     }
+    return within_item_size(details)
+
+
+def within_item_size(details: dict[str, Any]) -> dict[str, Any]:
+    """Drop the bulkiest facts until the details fit (multi-byte text can outgrow the caps)."""
+    dropped = []
+    for name in ("previous_logs", "manifest", "events", "logs"):
+        if len(json.dumps(details, ensure_ascii=False).encode()) <= MAX_DETAILS_BYTES:
+            break
+        details[name] = type(details[name])()
+        dropped.append(name)
+    return {**details, "dropped_for_size": dropped} if dropped else details
 
 
 def pod_alert(report: PodFailureReport, cluster: str | None) -> Alert:
@@ -277,5 +291,5 @@ class PodFailureService:
 def queue_diagnoses(ingest: IngestService, workspace_id: str,
                     outcomes: list[IngestOutcome]) -> None:
     """Ask for a diagnosis of new incidents, exactly as webhook ingestion does."""
-    # IngestService owns the queue-then-mark protocol; a public method is requested there.
-    ingest._request_diagnoses(workspace_id, outcomes)
+    # IngestService owns the queue-then-mark protocol.
+    ingest.request_diagnoses(workspace_id, outcomes)

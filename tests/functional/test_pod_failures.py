@@ -70,6 +70,18 @@ def test_logs_are_kept_to_their_tail_and_previous_logs_decoded(api):
     assert details["previous_logs"] == {"app": "panic: out of memory\n"}
 
 
+def test_multibyte_bulk_is_dropped_to_fit_one_item_instead_of_failing(api):
+    boom = "\U0001f4a5"  # four bytes in UTF-8: caps counted in characters are not enough
+    body = {**POD, "logs": boom * 33_000, "manifest": boom * 2_000,
+            "events": [{"type": "Warning", "reason": "X", "message": boom * 1000}] * 30}
+    status, answer = report(api, body)
+    assert status == 200
+    _, stored = api.call("GET", f"/incidents/{answer['id']}")
+    details = stored["incident"]["details"]
+    assert details["dropped_for_size"] == ["previous_logs", "manifest", "events"]
+    assert details["logs"].endswith("\U0001f4a5")
+
+
 @pytest.mark.parametrize("missing", [{"pod_name": ""}, {"namespace": "  "}])
 def test_a_report_without_pod_or_namespace_is_400_as_kure_says(api, missing):
     status, body = report(api, {**POD, **missing})
