@@ -155,6 +155,29 @@ def test_an_alarm_published_to_the_alerts_topic_becomes_an_incident(stack):
     assert [(i["title"], i["integration"]) for i in found] == [("topic-alarm", "cloudwatch")]
 
 
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(stack):
+    import boto3
+    ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    table = "drover-local-incidents"
+    existing = {"pk": {"S": "TEST#tx"}, "sk": {"S": "A"}, "n": {"N": "1"}}
+    ddb.put_item(TableName=table, Item=existing)
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": {"pk": existing["pk"], "sk": existing["sk"]},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": table,
+                     "Item": {"pk": {"S": "TEST#tx"}, "sk": {"S": "B"}}}},
+            {"ConditionCheck": {"TableName": table,
+                                "Key": {"pk": {"S": "TEST#tx"}, "sk": {"S": "C"}},
+                                "ConditionExpression": "attribute_exists(pk)"}},
+        ])
+    items = ddb.query(TableName=table, KeyConditionExpression="pk = :pk",
+                      ExpressionAttributeValues={":pk": {"S": "TEST#tx"}})["Items"]
+    assert items == [existing]
+
+
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(20) == 0
