@@ -152,12 +152,20 @@ class MotoServer:
     url: str
 
 
+_MOTO_MAIN = """
+import threading
+from infra.local.moto_server import EmbeddedMotoServer
+EmbeddedMotoServer(ip_address="127.0.0.1", port={port}, verbose=False).start()
+threading.Event().wait()
+"""
+
+
 @contextmanager
 def moto_server() -> Iterator[MotoServer]:
-    """Run moto's server as its own process on a free port (to tell its memory from Drover's)."""
+    """Run the embedded stack's moto server (infra.local.moto_server) as its own process on a
+    free port, to tell its memory and CPU from Drover's."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                "-p", str(port)],
+    process = subprocess.Popen([sys.executable, "-c", _MOTO_MAIN.format(port=port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     running = MotoServer(process, f"http://127.0.0.1:{port}")
     try:
