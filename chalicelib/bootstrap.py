@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.ports import (
@@ -15,18 +16,20 @@ from chalicelib.domain.ports import (
     IncidentRepository,
     WorkspaceSettings,
 )
-from chalicelib.domain.security import SecurityFindingStore
-from chalicelib.services.agent_reports import AgentReportService
-from chalicelib.services.alerts_v1 import PulseAlertService
-from chalicelib.services.deploys import DeployService
-from chalicelib.services.diagnosis_requests import DiagnosisRequestService
-from chalicelib.services.incident_reports import IncidentReportService
-from chalicelib.services.incidents import IncidentService
-from chalicelib.services.ingest import IngestService
-from chalicelib.services.keys import KeyService
-from chalicelib.services.pod_failures import PodFailureService
-from chalicelib.services.security_ingest import SecurityIngestService
-from chalicelib.services.sns_http import SnsHttpService
+
+if TYPE_CHECKING:
+    from chalicelib.domain.security import SecurityFindingStore
+    from chalicelib.services.agent_reports import AgentReportService
+    from chalicelib.services.alerts_v1 import PulseAlertService
+    from chalicelib.services.deploys import DeployService
+    from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+    from chalicelib.services.incident_reports import IncidentReportService
+    from chalicelib.services.incidents import IncidentService
+    from chalicelib.services.ingest import IngestService
+    from chalicelib.services.keys import KeyService
+    from chalicelib.services.pod_failures import PodFailureService
+    from chalicelib.services.security_ingest import SecurityIngestService
+    from chalicelib.services.sns_http import SnsHttpService
 
 
 class Container:
@@ -101,11 +104,15 @@ class Container:
     @cached_property
     def security_ingest(self) -> SecurityIngestService:
         """A cluster scanner's findings, clears, rescan status and scan durations."""
+        from chalicelib.services.security_ingest import SecurityIngestService
+
         return SecurityIngestService(self.security_findings)
 
     @cached_property
     def ingest(self) -> IngestService:
         """Alert ingestion."""
+        from chalicelib.services.ingest import IngestService
+
         return IngestService(self.incident_repository, self.diagnosis_queue, self.dead_letters,
                              self.deliveries, self.workspace_settings)
 
@@ -114,6 +121,8 @@ class Container:
         """SNS HTTPS subscriptions: signature check, confirmation, ingestion."""
         from chalicelib.adapters.sns_confirm import confirm_subscription
         from chalicelib.adapters.sns_signature import default_verifier
+        from chalicelib.services.sns_http import SnsHttpService
+
 
         return SnsHttpService(self.ingest, default_verifier().verify, confirm_subscription,
                               lambda: self.settings.sns_topic_allowlist)
@@ -121,41 +130,57 @@ class Container:
     @cached_property
     def deploys(self) -> DeployService:
         """Deploy events and deploy correlation."""
+        from chalicelib.services.deploys import DeployService
+
         return DeployService(self.deploy_log, self.incident_repository)
 
     @cached_property
     def incidents(self) -> IncidentService:
         """Incident reads."""
+        from chalicelib.services.incidents import IncidentService
+
         return IncidentService(self.incident_repository)
 
     @cached_property
     def incident_reports(self) -> IncidentReportService:
         """Postmortems, shift handoff digests and noisy-incident reports."""
+        from chalicelib.services.incident_reports import IncidentReportService
+
         return IncidentReportService(self.incidents, self.deploys)
 
     @cached_property
     def keys(self) -> KeyService:
         """API keys."""
+        from chalicelib.services.keys import KeyService
+
         return KeyService(self.key_repository)
 
     @cached_property
     def diagnosis_requests(self) -> DiagnosisRequestService:
         """The diagnoses queue consumer's use case."""
+        from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+
         return DiagnosisRequestService(self.incident_repository)
 
     @cached_property
     def pod_failures(self) -> PodFailureService:
         """Seed 002's pod failures (Kure Monitor) over incidents."""
+        from chalicelib.services.pod_failures import PodFailureService
+
         return PodFailureService(self.incident_repository, self.ingest)
 
     @cached_property
     def pulse_alerts(self) -> PulseAlertService:
         """Seed 001's alerts (Pulse) over incidents and the lifecycle policy."""
+        from chalicelib.services.alerts_v1 import PulseAlertService
+
         return PulseAlertService(self.incident_repository, self.workspace_settings, self.ingest)
 
     @cached_property
     def agent_reports(self) -> AgentReportService:
         """Seed 001's Kubernetes agent reports (Pulse) turned into alerts."""
+        from chalicelib.services.agent_reports import AgentReportService
+
         return AgentReportService(self.incident_repository, self.workspace_settings,
                                   self.ingest)
 

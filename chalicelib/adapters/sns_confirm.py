@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.adapters.sns_signature import _CERT_HOST, _NoRedirect
+from chalicelib.adapters.sns_signature import SNS_HOST, read_sns_url
 from chalicelib.domain.errors import DependencyUnavailable, Forbidden
-
-TIMEOUT_SECONDS = 5
 
 
 def validate_subscribe_url(url: object) -> str:
@@ -19,7 +15,7 @@ def validate_subscribe_url(url: object) -> str:
     parts = urlsplit(url)
     action = parse_qs(parts.query).get("Action", [""])[0]
     if (parts.scheme != "https" or parts.username or parts.password or parts.port not in
-            (None, 443) or not _CERT_HOST.fullmatch(parts.hostname or "")
+            (None, 443) or not SNS_HOST.fullmatch(parts.hostname or "")
             or action != "ConfirmSubscription"):
         raise Forbidden("SubscribeURL is not an Amazon SNS ConfirmSubscription URL",
                         code="bad_subscribe_url")
@@ -29,10 +25,8 @@ def validate_subscribe_url(url: object) -> str:
 def confirm_subscription(url: str) -> None:
     """Visit the SubscribeURL (validated first; 5 s timeout; no redirects)."""
     validate_subscribe_url(url)
-    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(url, timeout=TIMEOUT_SECONDS) as response:
-            response.read(64 * 1024)
+        read_sns_url(url, 64 * 1024)
     except (OSError, ValueError) as exc:
         raise DependencyUnavailable(
             f"the subscription could not be confirmed ({type(exc).__name__}); SNS will "

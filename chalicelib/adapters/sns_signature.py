@@ -28,7 +28,7 @@ CACHE_SIZE = 32
 
 # Region names: us-east-1, eu-central-2, cn-north-1, us-gov-west-1, ap-southeast-3 ...
 _REGION = r"[a-z]{2}(?:-[a-z]+){1,2}-[0-9]{1,2}"
-_CERT_HOST = re.compile(rf"sns\.{_REGION}\.amazonaws\.com(?:\.cn)?")
+SNS_HOST = re.compile(rf"sns\.{_REGION}\.amazonaws\.com(?:\.cn)?")
 # SNS serves e.g. /SimpleNotificationService-<hex>.pem; no dots-only segments, escapes, queries.
 _CERT_PATH = re.compile(r"/(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\.pem")
 _MAX_URL_CHARS = 2048
@@ -77,7 +77,7 @@ def validate_cert_url(url: str) -> None:
     if "@" in parts.netloc:
         raise _bad_url("must not carry user information")
     host = parts.netloc.lower().removesuffix(":443")
-    if not _CERT_HOST.fullmatch(host):
+    if not SNS_HOST.fullmatch(host):
         raise _bad_url("host is not sns.<region>.amazonaws.com[.cn]")
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise _bad_url("must not carry a query or fragment")
@@ -110,14 +110,19 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def read_sns_url(url: str, limit: int) -> bytes:
+    """GET an already validated SNS URL: 5 s timeout, at most ``limit`` + 1 bytes, no redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    with opener.open(url, timeout=FETCH_TIMEOUT_SECONDS) as response:
+        return bytes(response.read(limit + 1))
+
+
 def fetch_certificate(url: str) -> bytes:
     """Download a signing certificate (validated URL, 5 s timeout, 64 KiB cap, no redirects)."""
     validate_cert_url(url)
-    opener = urllib.request.build_opener(_NoRedirect)
     try:
         # The URL was validated just above: https, an SNS host, a .pem path.
-        with opener.open(url, timeout=FETCH_TIMEOUT_SECONDS) as response:
-            body: bytes = response.read(MAX_CERT_BYTES + 1)
+        body = read_sns_url(url, MAX_CERT_BYTES)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500:  # noqa: PLR2004 - a server error is transient, retry later
             raise _unreachable(f"HTTP {exc.code}") from exc

@@ -7,6 +7,7 @@ import binascii
 import functools
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -67,6 +68,20 @@ class Call:
             raise BadRequest(f"'{name}' must be an integer", code="bad_parameter") from None
         if not low <= value <= high:
             raise BadRequest(f"'{name}' must be between {low} and {high}",
+                             code="bad_parameter")
+        return value
+
+    def float_query(self, name: str, default: float, low: float, high: float) -> float:
+        """A finite number query parameter within [low, high], else a 400 saying so."""
+        raw = self.query(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise BadRequest(f"'{name}' must be a number", code="bad_parameter") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise BadRequest(f"'{name}' must be between {low:g} and {high:g}",
                              code="bad_parameter")
         return value
 

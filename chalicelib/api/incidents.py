@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from chalice import Blueprint
@@ -15,19 +14,6 @@ from chalicelib.domain.models import INCIDENT_STATES
 bp = Blueprint(__name__)
 READ = "incidents:read"
 MAX_NOISY_MINUTES = 1440.0
-
-
-def _float_query(call: Call, name: str, default: float, low: float, high: float) -> float:
-    raw = call.query(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(f"'{name}' must be a number", code="bad_parameter") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise BadRequest(f"'{name}' must be between {low:g} and {high:g}", code="bad_parameter")
-    return value
 
 
 @endpoint(bp, "/incidents", scope=READ, workspace_param="workspace_id")
@@ -45,7 +31,7 @@ def list_incidents(call: Call) -> dict[str, Any]:
 @endpoint(bp, "/incidents/noisy", scope=READ, workspace_param="workspace_id")
 def noisy_incidents(call: Call) -> dict[str, Any]:
     """Incidents that resolved quickly with no action: candidates for threshold tuning."""
-    max_minutes = _float_query(call, "max_duration_minutes", 5.0, 0.0, MAX_NOISY_MINUTES)
+    max_minutes = call.float_query("max_duration_minutes", 5.0, 0.0, MAX_NOISY_MINUTES)
     limit = call.int_query("limit", 20, 1, 100)
     return get_container().incident_reports.noisy(call.workspace_id, max_minutes, limit)
 
