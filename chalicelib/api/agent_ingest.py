@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import BadRequest
-from chalicelib.plugins.normalizers.base import parse_model
+from chalicelib.domain.validation import parse_body
 
 bp = Blueprint(__name__)
 MAX_CLUSTER_NAME = 253
@@ -48,7 +48,7 @@ def report_failed_pod(call: Call) -> dict[str, Any]:
           audit_success=False)
 def dismiss_deleted_pod(call: Call) -> dict[str, Any]:
     """Resolve the active failures of a pod that was deleted or recovered (seed 002)."""
-    pod = parse_model(DeletedPod, call.json(), "deleted pod notice")
+    pod = parse_body(DeletedPod, call.json(), "deleted pod notice")
     return get_container().pod_failures.dismiss_deleted(
         call.workspace_id, pod.namespace, pod.pod_name, _cluster(call), _actor(call))
 

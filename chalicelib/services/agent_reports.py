@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.models import Alert, IngestOutcome
 from chalicelib.domain.ports import IncidentRepository, WorkspaceSettings
-from chalicelib.plugins.normalizers.base import clip, parse_model, stable_fingerprint
+from chalicelib.domain.validation import parse_body
+from chalicelib.plugins.normalizers.base import clip, stable_fingerprint
 from chalicelib.services.ingest import IngestService
 from chalicelib.services.pod_failures import REASON_SEVERITY, queue_diagnoses
 
@@ -158,7 +159,7 @@ class AgentReportService:
 
     def kubernetes(self, workspace_id: str, body: Any, actor: str) -> dict[str, Any]:
         """Record the report's alerts and resolve the previous report's vanished ones."""
-        report = parse_model(KubernetesReport, body, "Kubernetes agent report")
+        report = parse_body(KubernetesReport, body, "Kubernetes agent report")
         cluster = report.cluster.name or report.cluster.id
         firing = firing_alerts(report, cluster)
         recorded = firing[:MAX_FIRING]

@@ -18,7 +18,7 @@ from chalicelib.domain.errors import BadRequest, DroverError, NotFound
 from chalicelib.domain.lifecycle import IngestPolicy
 from chalicelib.domain.models import Incident, TimelineEvent
 from chalicelib.domain.ports import IncidentRepository, WorkspaceSettings
-from chalicelib.plugins.normalizers.base import parse_model
+from chalicelib.domain.validation import parse_body
 from chalicelib.services.ingest import POLICY_SETTINGS, IngestService
 
 HISTORY_SETTINGS = "alerts_history"
@@ -241,7 +241,7 @@ class PulseAlertService:
 
     def update_config(self, workspace_id: str, body: Any, actor: str) -> dict[str, Any]:
         """Validate and store policy changes, then drop the cached policy."""
-        update = parse_model(AlertsConfigUpdate, body, "alerts config")
+        update = parse_body(AlertsConfigUpdate, body, "alerts config")
         current = self.config(workspace_id)
         merged = {name: current[name] for name in IngestPolicy.__dataclass_fields__}
         merged.update(update.model_dump(exclude_none=True))

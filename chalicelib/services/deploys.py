@@ -12,7 +12,7 @@ from chalicelib.domain.clock import iso, new_id, now_iso, parse_time
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import seconds_between
 from chalicelib.domain.ports import DeployLog, IncidentRepository
-from chalicelib.plugins.normalizers.base import parse_model
+from chalicelib.domain.validation import parse_body
 
 NAME = Field(default=None, max_length=253)
 
@@ -41,7 +41,7 @@ class DeployService:
 
     def add(self, workspace_id: str, body: Any) -> dict[str, Any]:
         """Store a deploy event and return it as seed 004 shows."""
-        deploy = parse_model(DeployEvent, body, "deploy event")
+        deploy = parse_body(DeployEvent, body, "deploy event")
         stored = {**deploy.model_dump(exclude_none=True), "deploy_id": new_id("deploy-"),
                   "timestamp": parse_time(deploy.timestamp) or now_iso()}
         self.deploys.add(workspace_id, stored)

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.models import Alert, Incident, IngestOutcome
 from chalicelib.domain.ports import IncidentRepository
-from chalicelib.plugins.normalizers.base import clip, parse_model, stable_fingerprint
+from chalicelib.domain.validation import parse_body
+from chalicelib.plugins.normalizers.base import clip, stable_fingerprint
 from chalicelib.services.alerts_v1 import incidents_in_states
 from chalicelib.services.ingest import IngestService
 
@@ -214,7 +215,7 @@ class PodFailureService:
     def report(self, workspace_id: str, body: Any, cluster: str | None,
                actor: str) -> dict[str, Any]:
         """Record a failed pod; the answer is the pod failure as Kure returns it."""
-        report = parse_model(PodFailureReport, body, "pod failure report")
+        report = parse_body(PodFailureReport, body, "pod failure report")
         if not report.pod_name.strip() or not report.namespace.strip():
             raise BadRequest("Pod name and namespace are required", code="missing_pod")
         outcome = self.incidents.record_alert(workspace_id, pod_alert(report, cluster), actor,
@@ -244,7 +245,7 @@ class PodFailureService:
     def set_status(self, workspace_id: str, pod_id: str, body: Any,
                    actor: str) -> dict[str, Any]:
         """Move a pod failure to a Kure status."""
-        update = parse_model(StatusUpdate, body, "status update")
+        update = parse_body(StatusUpdate, body, "status update")
         if update.status not in STATE_OF_STATUS:
             raise BadRequest("Invalid status. Must be one of: new, investigating, resolved, "
                              "ignored", code="invalid_status")

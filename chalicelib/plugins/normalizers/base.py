@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from chalicelib.domain.clock import parse_time
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.models import Alert
+from chalicelib.domain.validation import parse_body
 
 # Labels that name the workload an alert is about (kube-state-metrics and kube-prometheus).
 M = TypeVar("M", bound=BaseModel)
@@ -84,19 +85,8 @@ class Normalizer(ABC):
 
 
 def parse_model(model: type[M], payload: Any, source: str) -> M:
-    """Validate a payload against a pydantic model, turning errors into a clear 422."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()[:10]
-        ]
-        raise ValidationFailed(
-            f"payload is not a valid {source} alert: {'; '.join(problems)}",
-            code="invalid_payload",
-            source=source,
-        ) from None
+    """Validate a source's payload against a pydantic model, turning errors into a clear 422."""
+    return parse_body(model, payload, f"{source} alert", source=source)
 
 
 MAX_LABEL_BYTES = 64 * 1024  # labels and annotations of one alert, as JSON
