@@ -17,6 +17,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "incidents": ("chalicelib.api.incidents", "chalicelib.api.pod_failures",
                   "chalicelib.api.alerts_v1", "chalicelib.api.advisories"),
     "diagnosis": ("chalicelib.events.diagnoses",),
+    "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",),
     "admin": ("chalicelib.api.admin",),
 }
 

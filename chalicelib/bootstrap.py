@@ -18,9 +18,18 @@ from chalicelib.domain.ports import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.domain.cluster_ports import (
+        ClusterConnector,
+        ClusterDataStore,
+        ClusterRegistry,
+        CredentialCipher,
+    )
     from chalicelib.domain.security import SecurityFindingStore
     from chalicelib.services.agent_reports import AgentReportService
     from chalicelib.services.alerts_v1 import PulseAlertService
+    from chalicelib.services.cluster_snapshots import SnapshotService
+    from chalicelib.services.cluster_views import ClusterViews
+    from chalicelib.services.clusters import ClusterService
     from chalicelib.services.deploys import DeployService
     from chalicelib.services.diagnosis_requests import DiagnosisRequestService
     from chalicelib.services.incident_reports import IncidentReportService
@@ -183,6 +192,57 @@ class Container:
 
         return AgentReportService(self.incident_repository, self.workspace_settings,
                                   self.ingest)
+
+    @cached_property
+    def cluster_registry(self) -> ClusterRegistry:
+        """Registered clusters on DynamoDB."""
+        from chalicelib.adapters.dynamodb_clusters import DynamoClusterRegistry
+
+        return DynamoClusterRegistry(self.settings.incidents_table)
+
+    @cached_property
+    def cluster_data(self) -> ClusterDataStore:
+        """Snapshots, findings, health history and connection logs on DynamoDB."""
+        from chalicelib.adapters.dynamodb_cluster_data import DynamoClusterDataStore
+
+        return DynamoClusterDataStore(self.settings.incidents_table)
+
+    @cached_property
+    def credential_cipher(self) -> CredentialCipher:
+        """KMS in AWS, a local key on one machine."""
+        from chalicelib.adapters.credential_cipher import cipher_from_settings
+
+        s = self.settings
+        return cipher_from_settings(s.kms_key_id, s.local_key, s.local_key_file)
+
+    @cached_property
+    def cluster_connector(self) -> ClusterConnector:
+        """The official Kubernetes client (imported on first connection)."""
+        from chalicelib.adapters.kubernetes_api import KubernetesConnector
+
+        return KubernetesConnector()
+
+    @cached_property
+    def snapshots(self) -> SnapshotService:
+        """Snapshots, analysis and health of clusters."""
+        from chalicelib.services.cluster_snapshots import SnapshotService
+
+        return SnapshotService(self.cluster_data)
+
+    @cached_property
+    def clusters(self) -> ClusterService:
+        """The cluster registry's use cases."""
+        from chalicelib.services.clusters import ClusterService
+
+        return ClusterService(self.cluster_registry, self.credential_cipher,
+                              self.cluster_connector, self.cluster_data, self.snapshots)
+
+    @cached_property
+    def cluster_views(self) -> ClusterViews:
+        """Fleet list, status, metrics and issues of registered clusters."""
+        from chalicelib.services.cluster_views import ClusterViews
+
+        return ClusterViews(self.clusters, self.snapshots)
 
 
 @lru_cache(maxsize=1)

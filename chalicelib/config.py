@@ -27,6 +27,9 @@ class Settings:
     grafana_signature_header: str | None = None
     grafana_timestamp_header: str | None = None
     sns_topic_allowlist: tuple[str, ...] = ()
+    kms_key_id: str | None = None
+    local_key: str | None = None
+    local_key_file: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +50,9 @@ class Settings:
             grafana_signature_header=env.get("DROVER_GRAFANA_SIGNATURE_HEADER") or None,
             grafana_timestamp_header=env.get("DROVER_GRAFANA_TIMESTAMP_HEADER") or None,
             sns_topic_allowlist=_csv(env.get("DROVER_SNS_TOPIC_ALLOWLIST")),
+            kms_key_id=env.get("DROVER_KMS_KEY_ID") or None,
+            local_key=env.get("DROVER_LOCAL_KEY") or None,
+            local_key_file=env.get("DROVER_LOCAL_KEY_FILE") or None,
         )
 
 

@@ -22,6 +22,7 @@ PARAMETER_ENV: dict[str, str] = {
     "DiagnosesQueueName": "DROVER_DIAGNOSES_QUEUE",
     "ScansQueueName": "DROVER_SCANS_QUEUE",
     "AlertsTopicName": "DROVER_ALERTS_TOPIC",
+    "ClustersKeyAlias": "DROVER_KMS_KEY_ALIAS",
 }
 
 

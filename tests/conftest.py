@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # The credential cipher's local key (the embedded stack keeps its own in .drover/).
+    monkeypatch.setenv("DROVER_LOCAL_KEY", base64.b64encode(b"k" * 32).decode())
+    monkeypatch.delenv("DROVER_KMS_KEY_ID", raising=False)
     env = stack.stage_environment("local")
     for name, value in env.items():
         monkeypatch.setenv(name, value)

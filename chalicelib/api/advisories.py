@@ -2,8 +2,8 @@
 
 Both are views of the active incidents (open and acknowledged). An advisory's
 ``recommended_action`` stays null until a diagnosis exists: Drover does not invent a fix.
-Clusters are registered by the ``clusters`` group; until one is, its issues are the active
-incidents whose ``cluster`` field names it, and an unknown cluster has none.
+A registered cluster's issues are its analyzers' findings (read from the stored snapshot:
+this group never talks to a cluster, nor imports the Kubernetes client) and its incidents.
 """
 
 from __future__ import annotations
@@ -53,8 +53,21 @@ def list_advisories(call: Call) -> dict[str, Any]:
 
 @endpoint(bp, "/api/clusters/{id}/issues", scope="incidents:read")
 def cluster_issues(call: Call, id: str) -> dict[str, Any]:
-    """Active issues of one cluster, newest first; the id of an issue is its incident's."""
-    return {"issues": [
-        {"id": i.id, "severity": i.severity, "title": i.title, "detected_at": i.created_at}
-        for i in _active(call, id[:MAX_CLUSTER_ID])
-    ]}
+    """Active issues of one cluster: what the analyzers found in its latest snapshot, most
+    severe first, then its open incidents. An unregistered cluster name still lists the
+    incidents whose alerts named it."""
+    container = get_container()
+    found = container.cluster_views.issues(call.workspace_id, id)
+    names = {id[:MAX_CLUSTER_ID]}
+    analyzed: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"cluster_id": None, "analyzed_at": None}
+    if found is not None:
+        cluster = found["cluster"]
+        names = {cluster.name, cluster.cluster_id}
+        analyzed = found["issues"]
+        result = {"cluster_id": cluster.cluster_id, "analyzed_at": found["analyzed_at"]}
+    incidents = [
+        {"id": i.id, "severity": i.severity, "title": i.title, "detected_at": i.created_at,
+         "source": "incident", "incident_id": i.id}
+        for i in _active(call, None) if i.cluster in names]
+    return {"issues": analyzed + incidents, **result}

@@ -17,6 +17,8 @@ SCOPES: tuple[str, ...] = (
     "incidents:write",
     "ingest",
     "actions:execute",
+    "clusters:read",
+    "clusters:write",
     "settings:read",
     "settings:write",
 )

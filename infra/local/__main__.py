@@ -32,6 +32,9 @@ def main() -> int:
     print(f"Drover is running at {embedded.url}", flush=True)
     print(f"Admin API key: {embedded.api_key}", flush=True)
     print(f"AWS endpoint: {os.environ.get('AWS_ENDPOINT_URL', 'real AWS')}", flush=True)
+    if embedded.demo is not None:
+        print(f"DEMO cluster 'demo': a fake API server at {embedded.demo.url} with made-up "
+              "workloads, not a real cluster", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     stopping.wait()
     print("Stopping...", flush=True)

@@ -30,6 +30,7 @@ class EmbeddedStack:
     api_key: str | None = None
     moto: Any = None
     server: Any = None
+    demo: Any = None
     threads: list[Any] = field(default_factory=list)
 
     def start(self) -> None:
@@ -37,6 +38,7 @@ class EmbeddedStack:
         self._configure_aws()
         for name, value in stack.stage_environment(self.stage).items():
             os.environ.setdefault(name, value)
+        _ensure_local_key()
         import boto3
 
         session = boto3.session.Session()
@@ -46,6 +48,23 @@ class EmbeddedStack:
         self.api_key = self._bootstrap_key()
         self._serve(app)
         self._start_event_sources(app, session)
+        if os.environ.get("DROVER_DEMO_CLUSTER") == "1":
+            self._start_demo_cluster()
+
+    def _start_demo_cluster(self) -> None:
+        # The fake API server of the tests, loaded with a made-up cluster: a demo, labelled
+        # as one wherever it shows (name, description, the startup banner).
+        import secrets
+
+        from chalicelib.bootstrap import get_container
+        from tests.fake_kube import start_demo
+
+        self.demo = start_demo(token=secrets.token_urlsafe(24))
+        get_container().clusters.register(
+            get_container().settings.default_workspace, "drover:demo", {
+                "name": "demo", "server": self.demo.url, "token": self.demo.token,
+                "description": "DEMO: a fake Kubernetes API server with made-up workloads "
+                               "(tests/fake_kube/cases/demo.json), not a real cluster"})
 
     def _configure_aws(self) -> None:
         target = os.environ.get("AWS_ENDPOINT_URL", "").strip()
@@ -136,8 +155,27 @@ class EmbeddedStack:
         if self.server is not None:
             self.server.server.shutdown()
             self.server.server.server_close()
+        if self.demo is not None:
+            self.demo.stop()
         if self.moto is not None:
             self.moto.stop()
+
+
+def _ensure_local_key() -> None:
+    """The key that encrypts cluster credentials on this machine (AWS uses KMS instead):
+    DROVER_LOCAL_KEY, or a file created once under .drover/ readable by its owner only."""
+    if os.environ.get("DROVER_LOCAL_KEY") or os.environ.get("DROVER_KMS_KEY_ID"):
+        return
+    path = stack.ROOT / ".drover" / "local.key"
+    os.environ.setdefault("DROVER_LOCAL_KEY_FILE", str(path))
+    if not path.exists():
+        import base64
+        import secrets
+
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(base64.b64encode(secrets.token_bytes(32)).decode())
 
 
 def _resolve(handler_string: str) -> Any:

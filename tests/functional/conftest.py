@@ -62,3 +62,39 @@ def make_key(api: Api) -> Callable[..., str]:
         return str(body["token"])
 
     return create
+
+
+@dataclass
+class FakeCluster:
+    """A fake API server registered as a cluster through the API."""
+
+    server: Any
+    name: str
+    registered: dict[str, Any]
+
+    @property
+    def cluster_id(self) -> str:
+        """The id Drover gave the cluster."""
+        return str(self.registered["cluster_id"])
+
+
+def register_cluster(api: Api, server: Any, name: str, **extra: Any) -> dict[str, Any]:
+    """Register a started fake API server as a cluster; returns the 201 body."""
+    body = {"name": name, "server": server.url, "auth_type": "bearer_token",
+            "token": server.token, **extra}
+    status, registered = api.call("POST", "/v1/api/clusters", body=body)
+    assert status == 201, registered
+    return dict(registered)
+
+
+@pytest.fixture
+def demo_cluster(api: Api) -> Iterator[FakeCluster]:
+    """The fake API server with the demo case, registered as cluster ``demo``."""
+    from tests.fake_kube import DEMO_CASE, FakeKubeServer
+
+    server = FakeKubeServer.from_case_files(DEMO_CASE)
+    server.start()
+    try:
+        yield FakeCluster(server, "demo", register_cluster(api, server, "demo"))
+    finally:
+        server.stop()
