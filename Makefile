@@ -32,6 +32,7 @@ eval-alerts: $(STAMP)
 
 # Benchmarks print JSON figures (see BENCHMARKS.md).
 bench: $(STAMP)
+	$(BIN)/python -m bench.analysis
 	$(BIN)/python -m bench.storm
 
 package: $(STAMP)
