@@ -17,7 +17,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "incidents": ("chalicelib.api.incidents", "chalicelib.api.pod_failures",
                   "chalicelib.api.alerts_v1", "chalicelib.api.advisories"),
     "diagnosis": ("chalicelib.events.diagnoses",),
-    "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",),
+    "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",
+                 "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
+                 "chalicelib.api.pod_logs", "chalicelib.api.resources"),
     "admin": ("chalicelib.api.admin",),
 }
 

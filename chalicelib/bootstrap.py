@@ -18,6 +18,7 @@ from chalicelib.domain.ports import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_fleet_records import DynamoFleetRecords
     from chalicelib.domain.cluster_ports import (
         ClusterConnector,
         ClusterDataStore,
@@ -32,11 +33,13 @@ if TYPE_CHECKING:
     from chalicelib.services.clusters import ClusterService
     from chalicelib.services.deploys import DeployService
     from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+    from chalicelib.services.diagrams import DiagramService
     from chalicelib.services.incident_reports import IncidentReportService
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.ingest import IngestService
     from chalicelib.services.keys import KeyService
     from chalicelib.services.pod_failures import PodFailureService
+    from chalicelib.services.resources import ResourceService
     from chalicelib.services.security_ingest import SecurityIngestService
     from chalicelib.services.sns_http import SnsHttpService
 
@@ -227,7 +230,9 @@ class Container:
         """Snapshots, analysis and health of clusters."""
         from chalicelib.services.cluster_snapshots import SnapshotService
 
-        return SnapshotService(self.cluster_data)
+        # A lambda, so the resources service is built only when a snapshot is taken.
+        return SnapshotService(self.cluster_data, on_snapshot=lambda cluster, client, snapshot:  # noqa: PLW0108
+                               self.resources.record_snapshot_metrics(cluster, client, snapshot))
 
     @cached_property
     def clusters(self) -> ClusterService:
@@ -243,6 +248,31 @@ class Container:
         from chalicelib.services.cluster_views import ClusterViews
 
         return ClusterViews(self.clusters, self.snapshots)
+
+    @cached_property
+    def resources(self) -> ResourceService:
+        """Tracked and unified resources, user fields, live pods and usage history."""
+        from chalicelib.adapters.dynamodb_metric_points import DynamoMetricPointStore
+        from chalicelib.adapters.dynamodb_resource_fields import DynamoResourceFieldStore
+        from chalicelib.services.resources import ResourceService
+
+        table = self.settings.incidents_table
+        return ResourceService(self.clusters, self.snapshots, self.cluster_data,
+                               DynamoResourceFieldStore(table), DynamoMetricPointStore(table))
+
+    @cached_property
+    def diagrams(self) -> DiagramService:
+        """Seed 002's live diagrams, manifests, RBAC graphs and pod logs."""
+        from chalicelib.services.diagrams import DiagramService
+
+        return DiagramService(self.clusters)
+
+    @cached_property
+    def fleet_records(self) -> DynamoFleetRecords:
+        """etcd operator requests and support bundles, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_fleet_records import DynamoFleetRecords
+
+        return DynamoFleetRecords(self.settings.incidents_table)
 
 
 @lru_cache(maxsize=1)

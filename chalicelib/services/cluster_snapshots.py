@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -105,6 +106,9 @@ class SnapshotService:
     """Takes, analyzes and keeps snapshots; serves the stored findings and health."""
 
     data: ClusterDataStore
+    # Called with (cluster, client, snapshot) after each snapshot is stored, e.g. to record
+    # metrics-server usage for the metrics history; it must not raise.
+    on_snapshot: Callable[[Cluster, ClusterClient, Snapshot], Any] | None = None
 
     def take(self, cluster: Cluster, client: ClusterClient) -> SnapshotResult:
         """Read the cluster now, analyze, score, and store the lot."""
@@ -118,6 +122,8 @@ class SnapshotService:
             finding.first_seen = seen.get(finding.key) or snapshot.taken_at
         scored = health.score(snapshot, findings)
         self.data.put_snapshot(snapshot, findings)
+        if self.on_snapshot is not None:
+            self.on_snapshot(cluster, client, snapshot)
         self.data.add_health(cluster.cluster_id, {
             "at": snapshot.taken_at, "score": scored.score, "status": scored.status,
             **scored.breakdown()})
