@@ -105,16 +105,7 @@ class DynamoClusterDataStore(ClusterDataStore):
         return json.loads(gzip.decompress(b"".join(parts)))
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), BATCH):
-            pending = {self.table: requests[start:start + BATCH]}
-            for _ in range(8):  # unprocessed items are retried; the client backs off
-                result = self._ddb.batch_write_item(RequestItems=pending)
-                pending = result.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise DependencyUnavailable("DynamoDB kept items unprocessed; retry",
-                                            dependency="DynamoDB")
+        batch_write(self._ddb, self.table, requests)
 
     @translate_errors("DynamoDB")
     def add_health(self, cluster_id: str, point: dict[str, Any]) -> None:
@@ -175,6 +166,20 @@ class DynamoClusterDataStore(ClusterDataStore):
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def batch_write(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """BatchWriteItem in groups of 25, retrying unprocessed items a bounded number of times."""
+    for start in range(0, len(requests), BATCH):
+        pending = {table: requests[start:start + BATCH]}
+        for _ in range(8):  # unprocessed items are retried; the client backs off
+            result = ddb.batch_write_item(RequestItems=pending)
+            pending = result.get("UnprocessedItems") or {}
+            if not pending:
+                break
+        else:
+            raise DependencyUnavailable("DynamoDB kept items unprocessed; retry",
+                                        dependency="DynamoDB")
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from typing import Any
 
 from chalicelib.adapters.aws import client, translate_errors
 from chalicelib.adapters.dynamo_codec import from_item, to_item, to_value
+from chalicelib.adapters.dynamodb_cluster_data import batch_write
 from chalicelib.adapters.dynamodb_incident_items import strip_keys
-from chalicelib.domain.errors import DependencyUnavailable
 
 CHUNK_BYTES = 350_000
-BATCH = 25
 REQUEST_DAYS = 90
 HEAD = "HEAD"
 
@@ -97,13 +96,4 @@ class DynamoFleetRecords:
         return head, b"".join(parts[k] for k in sorted(parts))
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), BATCH):
-            pending = {self.table: requests[start:start + BATCH]}
-            for _ in range(8):  # unprocessed items are retried; the client backs off
-                result = self._ddb.batch_write_item(RequestItems=pending)
-                pending = result.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise DependencyUnavailable("DynamoDB kept items unprocessed; retry",
-                                            dependency="DynamoDB")
+        batch_write(self._ddb, self.table, requests)
