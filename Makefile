@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint unit package eval-alerts bench clean
+.PHONY: install run test lint unit package eval-alerts eval-diagnosis bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ unit: $(STAMP)
 DIR ?= ../shared/eval/alerts
 eval-alerts: $(STAMP)
 	$(BIN)/python -m bench.eval_alerts $(DIR)
+
+# Diagnose every Kubernetes failure case in CASES offline with the builtin engine: one JSON
+# line per case, then accuracy and calibration.
+CASES ?= ../shared/eval/k8s
+eval-diagnosis: $(STAMP)
+	$(BIN)/python -m bench.eval_diagnosis $(CASES)
 
 # Benchmarks print JSON figures (see BENCHMARKS.md).
 bench: $(STAMP)

@@ -16,7 +16,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                "chalicelib.api.agent_ingest", "chalicelib.events.alerts_topic"),
     "incidents": ("chalicelib.api.incidents", "chalicelib.api.pod_failures",
                   "chalicelib.api.alerts_v1", "chalicelib.api.advisories"),
-    "diagnosis": ("chalicelib.events.diagnoses",),
+    "diagnosis": ("chalicelib.events.diagnoses", "chalicelib.api.diagnosis"),
     "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",
                  "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
                  "chalicelib.api.pod_logs", "chalicelib.api.resources"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.ports import (
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
         ClusterRegistry,
         CredentialCipher,
     )
+    from chalicelib.domain.diagnosis_ports import DiagnosisStore, KnowledgeStore
+    from chalicelib.domain.llm import LlmConnector
     from chalicelib.domain.security import SecurityFindingStore
     from chalicelib.services.agent_reports import AgentReportService
     from chalicelib.services.alerts_v1 import PulseAlertService
@@ -32,15 +35,19 @@ if TYPE_CHECKING:
     from chalicelib.services.cluster_views import ClusterViews
     from chalicelib.services.clusters import ClusterService
     from chalicelib.services.deploys import DeployService
+    from chalicelib.services.diagnosis import DiagnosisService
     from chalicelib.services.diagnosis_requests import DiagnosisRequestService
+    from chalicelib.services.diagnosis_views import DiagnosisViews
     from chalicelib.services.diagrams import DiagramService
     from chalicelib.services.incident_reports import IncidentReportService
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.ingest import IngestService
     from chalicelib.services.keys import KeyService
+    from chalicelib.services.llm_settings import LlmSettingsService
     from chalicelib.services.pod_failures import PodFailureService
     from chalicelib.services.resources import ResourceService
     from chalicelib.services.security_ingest import SecurityIngestService
+    from chalicelib.services.similar import SimilarService
     from chalicelib.services.sns_http import SnsHttpService
 
 
@@ -172,7 +179,99 @@ class Container:
         """The diagnoses queue consumer's use case."""
         from chalicelib.services.diagnosis_requests import DiagnosisRequestService
 
-        return DiagnosisRequestService(self.incident_repository)
+        return DiagnosisRequestService(self.incident_repository, self.diagnosis_store,
+                                       self.diagnoses)
+
+    @cached_property
+    def diagnosis_idempotency(self) -> Any:
+        """Powertools idempotency settings of the diagnoses consumer (one hour window)."""
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return IdempotencyConfig(event_key_jmespath="[workspace_id, incident_id, requested_at]",
+                                 expires_after_seconds=3600, raise_on_no_idempotency_key=True)
+
+    @cached_property
+    def diagnosis_consumer(self) -> Callable[..., Any]:
+        """``handle(request=...)`` made idempotent by powertools, its records in the incidents
+        table (pk ``idempotency#<function>``, sk the request's hash, expiring by TTL)."""
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            idempotent_function,
+        )
+
+        from chalicelib.adapters.aws import client
+
+        store = DynamoDBPersistenceLayer(
+            table_name=self.settings.incidents_table, key_attr="pk", sort_key_attr="sk",
+            expiry_attr="expires_at", boto3_client=client("dynamodb"))
+        return idempotent_function(data_keyword_argument="request", persistence_store=store,
+                                   config=self.diagnosis_idempotency)(
+            self.diagnosis_requests.handle)
+
+    @cached_property
+    def diagnosis_views(self) -> DiagnosisViews:
+        """The LLM status and the chat bot."""
+        from chalicelib.services.diagnosis_views import DiagnosisViews
+
+        return DiagnosisViews(self.diagnoses, self.llm_settings, self.llm_connector,
+                              self.knowledge_store)
+
+    @cached_property
+    def diagnosis_store(self) -> DiagnosisStore:
+        """Diagnoses on DynamoDB."""
+        from chalicelib.adapters.dynamodb_diagnoses import DynamoDiagnosisStore
+
+        return DynamoDiagnosisStore(self.settings.incidents_table)
+
+    @cached_property
+    def similar(self) -> SimilarService:
+        """The similar-incidents index and its lookups."""
+        from chalicelib.adapters.dynamodb_diagnoses import DynamoSimilarIndex
+        from chalicelib.services.similar import SimilarService
+
+        return SimilarService(DynamoSimilarIndex(self.settings.incidents_table),
+                              self.incident_repository)
+
+    @cached_property
+    def knowledge_store(self) -> KnowledgeStore:
+        """A workspace's own knowledge entries, on DynamoDB."""
+        from chalicelib.adapters.dynamodb_ai_records import DynamoKnowledgeStore
+
+        return DynamoKnowledgeStore(self.settings.incidents_table)
+
+    @cached_property
+    def llm_connector(self) -> LlmConnector:
+        """OpenAI-compatible and Bedrock clients (each imported on first use)."""
+        from chalicelib.adapters.llm_factory import DefaultLlmConnector
+
+        return DefaultLlmConnector()
+
+    @cached_property
+    def llm_settings(self) -> LlmSettingsService:
+        """LLM settings per workspace, provider tests and cost accounting."""
+        from chalicelib.adapters.dynamodb_ai_records import DynamoLlmUsageLog
+        from chalicelib.domain.llm import LlmConfig
+        from chalicelib.services.llm_settings import DEFAULT_MODELS, LlmSettingsService
+
+        s = self.settings
+        default = LlmConfig(provider=s.llm_provider,  # type: ignore[arg-type]
+                            model=s.llm_model or DEFAULT_MODELS.get(s.llm_provider,
+                                                                    "builtin-rules"),
+                            base_url=s.llm_base_url, api_key=s.llm_api_key, region=s.llm_region)
+        return LlmSettingsService(self.workspace_settings, self.credential_cipher,
+                                  self.llm_connector, DynamoLlmUsageLog(s.incidents_table),
+                                  default)
+
+    @cached_property
+    def diagnoses(self) -> DiagnosisService:
+        """The diagnosis engine's use cases."""
+        from chalicelib.services.diagnosis import DiagnosisService
+        from chalicelib.services.llm_refiner import LlmRefiner
+
+        return DiagnosisService(self.incident_repository, self.diagnosis_store, self.clusters,
+                                self.deploys, self.similar, self.knowledge_store,
+                                self.llm_settings, LlmRefiner(self.llm_connector,
+                                                              self.llm_settings))
 
     @cached_property
     def pod_failures(self) -> PodFailureService:

@@ -30,6 +30,12 @@ class Settings:
     kms_key_id: str | None = None
     local_key: str | None = None
     local_key_file: str | None = None
+    # The default LLM of every workspace until one is configured through the API.
+    llm_provider: str = "builtin"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_region: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +59,11 @@ class Settings:
             kms_key_id=env.get("DROVER_KMS_KEY_ID") or None,
             local_key=env.get("DROVER_LOCAL_KEY") or None,
             local_key_file=env.get("DROVER_LOCAL_KEY_FILE") or None,
+            llm_provider=env.get("DROVER_LLM_PROVIDER") or "builtin",
+            llm_model=env.get("DROVER_LLM_MODEL") or None,
+            llm_base_url=env.get("DROVER_LLM_BASE_URL") or None,
+            llm_api_key=env.get("DROVER_LLM_API_KEY") or None,
+            llm_region=env.get("DROVER_LLM_REGION") or None,
         )
 
 

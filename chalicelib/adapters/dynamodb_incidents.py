@@ -120,7 +120,7 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
         if target == incident.state:
             return incident
         now = now_iso()
-        items = [self._state_update(incident, target, actor, now),
+        items = [self._state_update(incident, target, actor, now, reason),
                  put_event(self.table, incident_pk(workspace_id, incident_id),
                            event(_TRANSITION_EVENTS[(incident.state, target)], actor,
                                  {"from": incident.state, "to": target, "reason": reason},
@@ -134,7 +134,7 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
         return updated
 
     def _state_update(self, incident: Incident, target: str, actor: str,
-                      now: str) -> dict[str, Any]:
+                      now: str, reason: str | None = None) -> dict[str, Any]:
         sets = ["#state = :target", "updated_at = :now", "gsi2pk = :gsi2pk",
                 "version = version + :one"]
         removes: list[str] = []
@@ -147,10 +147,14 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
             field = "acknowledged" if target == "acknowledged" else "resolved"
             sets += [f"{field}_at = :now", f"{field}_by = :actor"]
             values[":actor"] = {"S": actor}
+            if target == "resolved" and reason:
+                # What fixed it, for the similar-incidents index to offer next time.
+                sets.append("resolution = :reason")
+                values[":reason"] = {"S": reason[:1000]}
         elif incident.state == "acknowledged":
             removes += ["acknowledged_at", "acknowledged_by"]
         elif incident.state == "resolved":
-            removes += ["resolved_at", "resolved_by"]
+            removes += ["resolved_at", "resolved_by", "resolution"]
             sets.append("reopened_count = if_not_exists(reopened_count, :zero) + :one")
             values[":zero"] = {"N": "0"}
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes)
@@ -190,12 +194,18 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
     def add_note(self, workspace_id: str, incident_id: str, actor: str,
                  text: str) -> TimelineEvent:
         """Add a note to an incident's timeline."""
+        return self.add_event(workspace_id, incident_id, "note_added", actor, {"note": text})
+
+    @translate_errors("DynamoDB")
+    def add_event(self, workspace_id: str, incident_id: str, event_type: str, actor: str,
+                  payload: dict[str, Any]) -> TimelineEvent:
+        """Append an event to an existing incident's timeline."""
         if self.get(workspace_id, incident_id) is None:
             raise NotFound(f"incident '{incident_id}' not found", code="incident_not_found")
-        note = event("note_added", actor, {"note": text}, now_iso())
+        added = event(event_type, actor, payload, now_iso())
         self._ddb.put_item(**put_event(self.table, incident_pk(workspace_id, incident_id),
-                                       note)["Put"])
-        return note
+                                       added)["Put"])
+        return added
 
     def transact(self, items: list[dict[str, Any]]) -> bool:
         """Run a transaction; False only if one of its conditions failed.

@@ -33,7 +33,9 @@ def _expires(days: int) -> int:
     return int((datetime.now().astimezone() + timedelta(days=days)).timestamp())
 
 
-class _Table:
+class TableAdapter:
+    """Base of adapters that keep one item type in the incidents table."""
+
     def __init__(self, table: str) -> None:
         self.table = table
 
@@ -46,7 +48,7 @@ class _Table:
         return [strip_keys(from_item(i)) for i in result.get("Items", [])]
 
 
-class DynamoDeadLetterStore(_Table, DeadLetterStore):
+class DynamoDeadLetterStore(TableAdapter, DeadLetterStore):
     """Dead letters under ``WS#<ws>#DEADLETTER``, newest first, kept two weeks."""
 
     @translate_errors("DynamoDB")
@@ -78,7 +80,7 @@ def _json_or_text(text: str) -> Any:
         return text
 
 
-class DynamoDeployLog(_Table, DeployLog):
+class DynamoDeployLog(TableAdapter, DeployLog):
     """Deploys under ``WS#<ws>#DEPLOYS#<service>``; GSI1 lists a workspace's recent ones."""
 
     @translate_errors("DynamoDB")
@@ -112,7 +114,7 @@ class DynamoDeployLog(_Table, DeployLog):
         return [{k: v for k, v in row.items() if k != "workspace_id"} for row in rows]
 
 
-class DynamoDeliveryLog(_Table, DeliveryLog):
+class DynamoDeliveryLog(TableAdapter, DeliveryLog):
     """Processed delivery ids under ``WS#<ws>#DELIVERY#<source>#<id>``, kept a week."""
 
     @staticmethod
@@ -140,7 +142,7 @@ class DynamoDeliveryLog(_Table, DeliveryLog):
                 raise
 
 
-class DynamoWorkspaceSettings(_Table, WorkspaceSettings):
+class DynamoWorkspaceSettings(TableAdapter, WorkspaceSettings):
     """Settings documents under ``WS#<ws>#SETTINGS``, one item per name."""
 
     @translate_errors("DynamoDB")

@@ -48,3 +48,8 @@ def parse_time(value: object) -> str | None:
 def new_id(prefix: str) -> str:
     """Return a new random identifier such as ``inc-3f9a1c2b7d4e5f60``."""
     return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+def days_from_now_epoch(days: float) -> int:
+    """Epoch seconds ``days`` from now (what DynamoDB's TTL attribute holds)."""
+    return int(utcnow().timestamp() + days * 86400)

@@ -91,6 +91,7 @@ class Incident(BaseModel):
     acknowledged_by: str | None = None
     resolved_at: str | None = None
     resolved_by: str | None = None
+    resolution: str | None = None
     reopened_count: int = 0
     previous_incident_id: str | None = None
     parent_id: str | None = None

@@ -29,6 +29,11 @@ class IncidentRepository(ABC):
         """Add a note to an incident's timeline."""
 
     @abstractmethod
+    def add_event(self, workspace_id: str, incident_id: str, event_type: str, actor: str,
+                  payload: dict[str, Any]) -> TimelineEvent:
+        """Append an event (e.g. diagnosis_completed) to an incident's timeline."""
+
+    @abstractmethod
     def children(self, workspace_id: str, incident_id: str,
                  limit: int = 100) -> list[dict[str, Any]]:
         """The incidents correlated into this one: incident_id, correlation_reason, created_at."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalice import Blueprint
@@ -13,15 +14,16 @@ from chalicelib.config import diagnoses_queue_name
 bp = Blueprint(__name__)
 
 
-@bp.on_sqs_message(queue=diagnoses_queue_name(), batch_size=10, name="diagnoses_consumer")
+@bp.on_sqs_message(queue=diagnoses_queue_name(), batch_size=5, name="diagnoses_consumer")
 def consume_diagnoses(event: SQSEvent) -> dict[str, Any]:
-    """Accept each diagnosis request; failed records are reported back for redelivery."""
+    """Diagnose each requested incident; failed records are reported back for redelivery."""
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
         process_partial_response,
     )
 
+    get_container().diagnosis_idempotency.register_lambda_context(event.context)
     return process_partial_response(
         event=event.to_dict(), record_handler=_accept,
         processor=BatchProcessor(event_type=EventType.SQS), context=event.context,
@@ -29,4 +31,10 @@ def consume_diagnoses(event: SQSEvent) -> dict[str, Any]:
 
 
 def _accept(record: Any) -> None:
-    get_container().diagnosis_requests.accept(record.body)
+    try:
+        request = json.loads(record.body)
+    except ValueError as exc:
+        raise ValueError(f"diagnosis request is not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ValueError("diagnosis request must be a JSON object")
+    get_container().diagnosis_consumer(request=request)

@@ -1,16 +1,22 @@
-"""Use case: accept a diagnosis request from the queue and record it on the timeline.
+"""Use case: a diagnosis request from the queue: record it, diagnose, store the result.
 
-The diagnosis engine itself arrives later; until then a request is recorded, not answered.
+Delivery is at least once; the consumer wraps :meth:`DiagnosisRequestService.handle` in
+powertools' idempotency, so a redelivered message returns the stored outcome instead of
+diagnosing twice. A malformed message or an unknown incident raises, is retried, and ends
+in the dead-letter queue with its error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.clock import now_iso
+from chalicelib.domain.diagnosis_ports import DiagnosisStore
 from chalicelib.domain.ports import IncidentRepository
+from chalicelib.services.diagnosis import DiagnosisService
 
 
 class DiagnosisRequest(BaseModel):
@@ -23,18 +29,22 @@ class DiagnosisRequest(BaseModel):
 
 @dataclass
 class DiagnosisRequestService:
-    """Consumes diagnosis requests idempotently."""
+    """Consumes diagnosis requests."""
 
     incidents: IncidentRepository
+    store: DiagnosisStore
+    diagnoses: DiagnosisService
 
-    def accept(self, body: str) -> bool:
-        """Record diagnosis_requested once; True if recorded now, False if already recorded.
-
-        Raises for a malformed message or an unknown incident, so the message is retried
-        and ends in the dead-letter queue with its error.
-        """
-        request = DiagnosisRequest.model_validate_json(body)
-        return self.incidents.mark_diagnosis_requested(
-            request.workspace_id, request.incident_id, now_iso(),
-            {"requested_at": request.requested_at},
-        )
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Diagnose the incident unless a diagnosis newer than the request exists."""
+        parsed = DiagnosisRequest.model_validate(request)
+        ws, incident_id = parsed.workspace_id, parsed.incident_id
+        self.incidents.mark_diagnosis_requested(ws, incident_id, now_iso(),
+                                                {"requested_at": parsed.requested_at})
+        existing = self.store.latest(ws, incident_id)
+        if existing is not None and existing.created_at >= (parsed.requested_at or ""):
+            return {"incident_id": incident_id, "diagnosis_id": existing.diagnosis_id,
+                    "skipped": True}
+        diagnosis = self.diagnoses.diagnose_incident(ws, incident_id)
+        return {"incident_id": incident_id, "diagnosis_id": diagnosis.diagnosis_id,
+                "category": diagnosis.category, "skipped": False}

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from chalicelib.domain.kube import resource_kind
+from tests.fake_http import BackgroundServer
 from tests.fake_kube.api import KubeApi
 from tests.fake_kube.status import ApiError, Reply, json_reply
 from tests.fake_kube.store import ObjectStore, load_metrics, load_objects, merge_cases
@@ -39,7 +39,9 @@ class _Fault:
     path_prefix: str
 
 
-class FakeKubeServer:
+class FakeKubeServer(BackgroundServer):
+    thread_name = "fake-kube"
+
     """A Kubernetes API server on 127.0.0.1 serving a fixed set of objects and logs."""
 
     def __init__(self, objects: dict[str, list[Obj]] | None = None,
@@ -97,32 +99,8 @@ class FakeKubeServer:
             certificate = issue_certificate()
             self.ca_pem = certificate.ca_pem
             context = certificate.server_context()
-        self._stopping.clear()
-        self._http = _HttpServer(("127.0.0.1", self.port), _Handler, self, context)
-        self._thread = threading.Thread(target=self._http.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-kube", daemon=True)
-        self._thread.start()
+        self._serve(_HttpServer(("127.0.0.1", self.port), _Handler, self, context))
         return self.url
-
-    def stop(self) -> None:
-        """Stop serving; delayed requests are released at once."""
-        self._stopping.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeKubeServer:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.stop()
 
     # Faults and permissions
 

@@ -84,14 +84,48 @@ def test_an_alert_over_http_becomes_a_deduplicated_incident_with_a_diagnosis_req
     again = stack.http("POST", "/webhook", json=payload, headers={"X-Source": "alertmanager"})
     assert again.json()["incident_id"] == incident and again.json()["deduplicated"] is True
 
-    def diagnosis_requested() -> list[str] | None:
+    def diagnosed() -> list[str] | None:
         events = stack.http("GET", f"/incidents/{incident}/timeline").json()["events"]
         kinds = [e["event_type"] for e in events]
-        return kinds if "diagnosis_requested" in kinds else None
+        return kinds if "diagnosis_completed" in kinds else None
 
-    kinds = wait_for(diagnosis_requested, what="the consumer to record diagnosis_requested")
-    assert kinds == ["alert_received", "incident_created", "diagnosis_requested"]
+    kinds = wait_for(diagnosed, what="the consumer to diagnose the incident")
+    assert kinds == ["alert_received", "incident_created", "diagnosis_requested",
+                     "diagnosis_started", "diagnosis_completed"]
     assert stack.http("GET", "/incidents", headers={"Authorization": ""}).status_code == 401
+
+
+def test_an_alert_for_a_failing_pod_on_a_registered_cluster_is_diagnosed(stack):
+    from tests.fake_kube import FakeKubeServer
+
+    case = ROOT.parent / "shared" / "eval" / "k8s" / "hg-crashloop-missing-env-var.json"
+    if not case.exists():
+        pytest.skip("k8s eval corpus not found")
+    pod = "payment-processing-worker-747ccfb9db-pd6wz"
+    with FakeKubeServer.from_case_files(case) as server:
+        registered = stack.http("POST", "/v1/api/clusters", json={
+            "name": "payments", "server": server.url, "token": server.token})
+        assert registered.status_code == 201, registered.text
+        alert = {"version": "4", "status": "firing", "receiver": "drover", "groupKey": "{}:{}",
+                 "alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
+                             "labels": {"alertname": "KubePodCrashLooping", "pod": pod,
+                                        "namespace": "default", "cluster": "payments",
+                                        "severity": "critical"},
+                             "annotations": {"summary": "Pod is crash looping."}}]}
+        sent = stack.http("POST", "/webhook", json=alert, headers={"X-Source": "alertmanager"})
+        assert sent.status_code == 200, sent.text
+        incident = sent.json()["incident_id"]
+
+        def diagnosis() -> dict | None:
+            reply = stack.http("GET", f"/incidents/{incident}/timeline").json()["events"]
+            if "diagnosis_completed" not in [e["event_type"] for e in reply]:
+                return None
+            return stack.http("GET", f"/incidents/{incident}/diagnosis").json()
+
+        found = wait_for(diagnosis, timeout=20, what="the diagnosis of the incident")
+    assert found["category"] == "CrashLoopBackOff-missing-config"
+    assert "DEPLOY_ENV" in found["root_cause"]
+    assert found["subject"]["cluster_name"] == "payments"
 
 
 def test_concurrent_deliveries_of_a_new_alert_open_exactly_one_incident(stack):
