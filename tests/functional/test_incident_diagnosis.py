@@ -130,3 +130,25 @@ def test_poison_messages_fail_their_records_and_leave_the_good_one_done(api: Api
 def test_the_diagnosis_of_an_unknown_incident_is_a_404(api: Api) -> None:
     status, body = api.call("GET", "/incidents/inc-nope/diagnosis")
     assert status == 404 and body["code"] == "incident_not_found"
+
+
+def test_a_resolved_incident_is_offered_with_its_resolution_to_the_next_like_it(api: Api) -> None:
+    def oom_alert(pod: str) -> str:
+        alert = {"title": f"Pod {pod} OOMKilled", "description": "container was OOMKilled "
+                 "(exit code 137)", "severity": "critical", "source": "prometheus",
+                 "namespace": "payments", "pod": pod, "deployment": "payments-api"}
+        _, body = api.post_alert(alert, "webhook")
+        consume(api, request_for(body["incident_id"]))
+        return str(body["incident_id"])
+
+    first = oom_alert("payments-api-7d8f9c6b5-aaaaa")
+    status, _ = api.call("PUT", f"/api/pods/{first}/status", body={
+        "status": "resolved", "resolution_note": "raised the memory limit to 1Gi"})
+    assert status == 200
+    second = oom_alert("payments-api-7d8f9c6b5-bbbbb")
+    _, diagnosis = api.call("GET", f"/incidents/{second}/diagnosis")
+    similar = diagnosis["similar_incidents"]
+    assert [s["id"] for s in similar] == [first]
+    assert similar[0]["resolution"] == "raised the memory limit to 1Gi"
+    assert similar[0]["state"] == "resolved" and similar[0]["similarity_score"] >= 0.9
+    assert similar[0]["category"] == "OOMKilled"
