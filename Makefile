@@ -39,6 +39,7 @@ eval-diagnosis: $(STAMP)
 # Benchmarks print JSON figures (see BENCHMARKS.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.analysis
+	$(BIN)/python -m bench.diagnosis
 	$(BIN)/python -m bench.storm
 
 package: $(STAMP)
