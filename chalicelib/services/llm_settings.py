@@ -79,19 +79,23 @@ class LlmSettingsService:
             merged["model"] = DEFAULT_MODELS.get(body["provider"], merged.get("model"))
         if merged.get("provider") == "builtin":
             merged["model"] = BUILTIN_MODEL
-        try:
-            config = LlmConfig.model_validate(merged)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValidationFailed(f"invalid LLM settings: {where}: {first['msg']}",
-                                   code="invalid_llm_settings") from None
+        config = self._validated(merged)
         stored = config.model_dump(exclude={"api_key"})
         if config.api_key:
             stored["sealed_api_key"] = self.cipher.seal(config.api_key.encode(),
                                                         _context(workspace_id))
         self.settings.put(workspace_id, SETTINGS_NAME, stored)
         return self.public(workspace_id)
+
+    @staticmethod
+    def _validated(data: dict[str, Any]) -> LlmConfig:
+        try:
+            return LlmConfig.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"invalid LLM settings: {where}: {first['msg']}",
+                                   code="invalid_llm_settings") from None
 
     def reset(self, workspace_id: str) -> dict[str, Any]:
         """Forget the workspace's settings (the deployment default applies again)."""
@@ -103,7 +107,7 @@ class LlmSettingsService:
         """Ask the provider for a one-word answer; say whether and how fast it answered."""
         config = self.config(workspace_id)
         if isinstance(body, dict) and body:
-            config = LlmConfig.model_validate({**config.model_dump(), **body})
+            config = self._validated({**config.model_dump(), **body})
         if not config.uses_llm:
             return {"success": True, "status": "connected", "provider": "builtin",
                     "model": BUILTIN_MODEL, "message": "the builtin engine needs no connection",
