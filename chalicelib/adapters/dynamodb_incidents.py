@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.aws import error_code, translate_errors
+from chalicelib.adapters.dynamo_codec import to_value
 from chalicelib.adapters.dynamodb_alert_steps import AlertStep, claim_update
 from chalicelib.adapters.dynamodb_incident_items import (
     STATE_NAMES,
@@ -198,13 +199,26 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
 
     @translate_errors("DynamoDB")
     def add_event(self, workspace_id: str, incident_id: str, event_type: str, actor: str,
-                  payload: dict[str, Any]) -> TimelineEvent:
-        """Append an event to an existing incident's timeline."""
+                  payload: dict[str, Any], *,
+                  incident_fields: dict[str, Any] | None = None) -> TimelineEvent:
+        """Append an event to an existing incident's timeline (and set fields on it)."""
         if self.get(workspace_id, incident_id) is None:
             raise NotFound(f"incident '{incident_id}' not found", code="incident_not_found")
         added = event(event_type, actor, payload, now_iso())
-        self._ddb.put_item(**put_event(self.table, incident_pk(workspace_id, incident_id),
-                                       added)["Put"])
+        put_added = put_event(self.table, incident_pk(workspace_id, incident_id), added)
+        if not incident_fields:
+            self._ddb.put_item(**put_added["Put"])
+            return added
+        names = {f"#f{i}": k for i, k in enumerate(incident_fields)}
+        values = {f":v{i}": to_value(v) for i, v in enumerate(incident_fields.values())}
+        update = {"Update": {
+            "TableName": self.table, "Key": incident_key(workspace_id, incident_id),
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(names))),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        if not self.transact([update, put_added]):
+            raise Conflict(f"incident '{incident_id}' changed while this request ran; retry",
+                           code="concurrent_update")
         return added
 
     def transact(self, items: list[dict[str, Any]]) -> bool:

@@ -17,7 +17,7 @@ from chalicelib.api.diagnosis import present
 from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.clock import now_iso
-from chalicelib.domain.diagnosis import Diagnosis
+from chalicelib.domain.diagnosis import Diagnosis, solution_text
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.llm import BUILTIN_MODEL, LlmConfig
 from chalicelib.domain.models import Incident
@@ -71,18 +71,6 @@ def _actor(call: Call) -> str:
 
 
 # --- pod failures and findings ---------------------------------------------------------------
-def solution_text(diagnosis: Diagnosis) -> str:
-    """A diagnosis as Kure's solution text: root cause, fix, commands, notes."""
-    lines = ["## Root Cause", diagnosis.root_cause, "", "## Solution", diagnosis.fix_summary]
-    if diagnosis.fix_commands:
-        lines += ["", "## Commands"]
-        lines += [f"{i}. `{c.command}`: {c.description}"
-                  for i, c in enumerate(diagnosis.fix_commands, 1)]
-    if diagnosis.warnings:
-        lines += ["", "## Notes", *(f"- {w}" for w in diagnosis.warnings)]
-    return "\n".join(lines)
-
-
 def solution_view(incident: Incident, diagnosis: Diagnosis) -> dict[str, Any]:
     """Kure's pod failure record with the diagnosis as its solution."""
     return {**pod_view(incident), "solution": solution_text(diagnosis),

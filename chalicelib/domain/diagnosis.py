@@ -164,3 +164,15 @@ class LlmDiagnosis(BaseModel):
 def llm_json_schema() -> dict[str, Any]:
     """The JSON schema the LLM's structured output must follow."""
     return LlmDiagnosis.model_json_schema()
+
+
+def solution_text(diagnosis: Diagnosis) -> str:
+    """A diagnosis as a short text for a human: root cause, fix, commands, notes."""
+    lines = ["## Root Cause", diagnosis.root_cause, "", "## Solution", diagnosis.fix_summary]
+    if diagnosis.fix_commands:
+        lines += ["", "## Commands"]
+        lines += [f"{i}. `{c.command}`: {c.description}"
+                  for i, c in enumerate(diagnosis.fix_commands, 1)]
+    if diagnosis.warnings:
+        lines += ["", "## Notes", *(f"- {w}" for w in diagnosis.warnings)]
+    return "\n".join(lines)

@@ -98,6 +98,11 @@ class Incident(BaseModel):
     correlation_reason: str | None = None
     diagnosis_enqueued_at: str | None = None
     diagnosis_requested_at: str | None = None
+    # The latest diagnosis in brief (the whole of it is stored with the incident).
+    diagnosis_id: str | None = None
+    diagnosis_category: str | None = None
+    diagnosis_confidence: float | None = None
+    solution: str | None = None
     version: int = 1
 
     @classmethod

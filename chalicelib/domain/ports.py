@@ -30,8 +30,10 @@ class IncidentRepository(ABC):
 
     @abstractmethod
     def add_event(self, workspace_id: str, incident_id: str, event_type: str, actor: str,
-                  payload: dict[str, Any]) -> TimelineEvent:
-        """Append an event (e.g. diagnosis_completed) to an incident's timeline."""
+                  payload: dict[str, Any], *,
+                  incident_fields: dict[str, Any] | None = None) -> TimelineEvent:
+        """Append an event (e.g. diagnosis_completed) to an incident's timeline, setting
+        ``incident_fields`` on the incident in the same transaction."""
 
     @abstractmethod
     def children(self, workspace_id: str, incident_id: str,

@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.clusters import Cluster
-from chalicelib.domain.diagnosis import DeployCorrelation, Diagnosis
+from chalicelib.domain.diagnosis import DeployCorrelation, Diagnosis, solution_text
 from chalicelib.domain.diagnosis_ports import DiagnosisStore, KnowledgeStore
 from chalicelib.domain.errors import DroverError, NotFound
 from chalicelib.domain.kube import Finding, Snapshot
@@ -34,6 +34,7 @@ from chalicelib.services.similar import SimilarService
 FRESH_SECONDS = 60
 DEPLOY_LOOKBACK_MINUTES = 120
 ALERT_TEXT_KEYS = ("summary", "description", "message")
+MAX_SOLUTION = 4000
 
 
 def hint_for(incident: Incident) -> SubjectHint:
@@ -88,7 +89,11 @@ class DiagnosisService:
             "diagnosis_id": diagnosis.diagnosis_id, "summary": diagnosis.summary,
             "category": diagnosis.category, "confidence": diagnosis.confidence,
             "provider": diagnosis.provider, "model": diagnosis.model,
-            "suggested_actions_count": len(diagnosis.suggested_actions)})
+            "suggested_actions_count": len(diagnosis.suggested_actions)},
+            incident_fields={"diagnosis_id": diagnosis.diagnosis_id,
+                             "diagnosis_category": diagnosis.category,
+                             "diagnosis_confidence": diagnosis.confidence,
+                             "solution": solution_text(diagnosis)[:MAX_SOLUTION]})
         return diagnosis
 
     def incident_diagnosis(self, workspace_id: str, incident_id: str,

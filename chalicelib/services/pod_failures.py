@@ -191,7 +191,7 @@ def pod_view(incident: Incident) -> dict[str, Any]:
         "failure_reason": (details.get("failure_reason") or incident.labels.get("reason")
                            or incident.labels.get("alertname") or incident.title),
         "failure_message": details.get("failure_message") or incident.description or None,
-        "solution": None,  # the diagnosis engine answers later; nothing is made up here
+        "solution": incident.solution,  # the latest diagnosis, once the engine has answered
         "events": details.get("events", []),
         "container_statuses": details.get("container_statuses", []),
         "logs": details.get("logs", ""), "manifest": details.get("manifest", ""),

@@ -152,3 +152,20 @@ def test_a_resolved_incident_is_offered_with_its_resolution_to_the_next_like_it(
     assert similar[0]["resolution"] == "raised the memory limit to 1Gi"
     assert similar[0]["state"] == "resolved" and similar[0]["similarity_score"] >= 0.9
     assert similar[0]["category"] == "OOMKilled"
+
+
+def test_a_diagnosed_pod_failure_lists_its_solution(api: Api) -> None:
+    with FakeKubeServer.from_case_files(OOM) as server:
+        register_cluster(api, server, "case")
+        status, failure = api.call("POST", "/api/pods/failed", body={
+            "pod_name": "analytics-exporter-fast-76897854c-cw5wh", "namespace": "default",
+            "failure_reason": "OOMKilled", "failure_message": "container memory-eater OOMKilled"},
+            headers={"X-Cluster-Id": "case"})
+        assert status in (200, 201), failure
+        consume(api, request_for(failure["id"]))
+    _, listed = api.call("GET", "/api/pods/failed")
+    mine = next(p for p in listed if p["id"] == failure["id"])
+    assert mine["solution"].startswith("## Root Cause")
+    assert "100Mi" in mine["solution"]
+    _, incident = api.call("GET", f"/incidents/{failure['id']}")
+    assert incident["incident"]["diagnosis_category"] == "OOMKilled"
