@@ -17,7 +17,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "incidents": ("chalicelib.api.incidents", "chalicelib.api.pod_failures",
                   "chalicelib.api.alerts_v1", "chalicelib.api.advisories"),
     "diagnosis": ("chalicelib.events.diagnoses", "chalicelib.api.diagnosis",
-                  "chalicelib.api.ai_kure"),
+                  "chalicelib.api.ai_pulse", "chalicelib.api.ai_kure"),
     "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",
                  "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
                  "chalicelib.api.pod_logs", "chalicelib.api.resources"),

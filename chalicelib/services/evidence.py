@@ -37,6 +37,9 @@ class SubjectHint:
     workload_kind: str | None = None
     node: str | None = None
     service: str | None = None
+    # Any other object by kind and name (a PersistentVolumeClaim, an Ingress ...).
+    kind: str | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -125,6 +128,9 @@ def _from_hint(index: SnapshotIndex, hint: SubjectHint) -> tuple[str, Obj] | Non
         wanted.append(("nodes", None, hint.node))
     if hint.service:
         wanted.append(("services", hint.namespace, hint.service))
+    plural = _plural_of(hint.kind or "")
+    if plural and hint.name:
+        wanted.append((plural, None if plural == "nodes" else hint.namespace, hint.name))
     for plural, ns, name in wanted:
         obj = index.get(plural, ns, name) if ns or plural == "nodes" \
             else _by_name(index, plural, name)
@@ -154,17 +160,18 @@ def _workload_plurals(kind: str | None) -> list[str]:
 
 
 def _kind_of(plural: str) -> str:
-    return {"pods": "Pod", "nodes": "Node", "services": "Service", "deployments": "Deployment",
-            "statefulsets": "StatefulSet", "daemonsets": "DaemonSet", "jobs": "Job",
-            "cronjobs": "CronJob"}[plural]
+    return {v: k for k, v in _PLURALS.items()}[plural]
 
 
-def _plural_of(kind: str) -> str | None:
-    return {"Pod": "pods", "Node": "nodes", "Service": "services", "Job": "jobs",
+_PLURALS = {"Pod": "pods", "Node": "nodes", "Service": "services", "Job": "jobs",
             "Deployment": "deployments", "StatefulSet": "statefulsets",
             "DaemonSet": "daemonsets", "CronJob": "cronjobs",
             "PersistentVolumeClaim": "persistentvolumeclaims",
-            "NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}.get(kind)
+            "NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}
+
+
+def _plural_of(kind: str) -> str | None:
+    return _PLURALS.get(kind)
 
 
 def _subject_pods(index: SnapshotIndex, obj: Obj | None, subject: Subject) -> list[Obj]:
