@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from chalicelib.api.diagnosis import present
 from chalicelib.api.http import Call, endpoint
@@ -19,7 +19,7 @@ from chalicelib.bootstrap import get_container
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.diagnosis import Diagnosis, solution_text
 from chalicelib.domain.errors import BadRequest, ValidationFailed
-from chalicelib.domain.llm import BUILTIN_MODEL, LlmConfig
+from chalicelib.domain.llm import BUILTIN_MODEL, LlmConfig, LlmSettingsFields
 from chalicelib.domain.models import Incident
 from chalicelib.domain.validation import parse_body
 from chalicelib.services.llm_settings import DEFAULT_MODELS
@@ -49,21 +49,10 @@ DROVER_FIELDS = ("region", "timeout_seconds", "max_retries", "max_output_tokens"
                  "input_cost_per_1k", "output_cost_per_1k")
 
 
-class KureLlmConfig(BaseModel):
+class KureLlmConfig(LlmSettingsFields):
     """Kure's ``LLMConfigCreate`` (provider, api_key, model, base_url) plus Drover's knobs."""
 
-    model_config = ConfigDict(extra="ignore")
-
     provider: str = Field(min_length=1, max_length=40)
-    api_key: str | None = Field(default=None, max_length=4000, repr=False)
-    model: str | None = Field(default=None, max_length=200)
-    base_url: str | None = Field(default=None, max_length=500)
-    region: str | None = Field(default=None, max_length=40)
-    timeout_seconds: float | None = None
-    max_retries: int | None = None
-    max_output_tokens: int | None = None
-    input_cost_per_1k: float | None = None
-    output_cost_per_1k: float | None = None
 
 
 def _actor(call: Call) -> str:

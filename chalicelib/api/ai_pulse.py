@@ -20,6 +20,7 @@ from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.diagnosis import Diagnosis
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.llm import LlmSettingsFields
 from chalicelib.domain.validation import parse_body
 from chalicelib.services.ai_pulse import (
     SUGGESTIONS_ONLY,
@@ -38,22 +39,11 @@ SETTINGS_WRITE = "settings:write"
 NAME = 253
 
 
-class SettingsUpdate(BaseModel):
+class SettingsUpdate(LlmSettingsFields):
     """``PUT|POST /api/settings/ai/update``: the fields to change (others keep their value)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     enabled: bool | None = None
     provider: str | None = Field(default=None, max_length=40)
-    model: str | None = Field(default=None, max_length=200)
-    base_url: str | None = Field(default=None, max_length=500)
-    api_key: str | None = Field(default=None, max_length=4000)
-    region: str | None = Field(default=None, max_length=40)
-    timeout_seconds: float | None = None
-    max_retries: int | None = None
-    max_output_tokens: int | None = None
-    input_cost_per_1k: float | None = None
-    output_cost_per_1k: float | None = None
 
 
 class ProviderTest(BaseModel):
@@ -69,25 +59,28 @@ class ProviderTest(BaseModel):
     timeout_seconds: float | None = None
 
 
-class ExecuteRequest(BaseModel):
-    """``POST /api/ai/execute``: a prompt, optionally about one object of a cluster."""
+class _Subject(BaseModel):
+    """An optional object of a cluster a request is about."""
 
     model_config = ConfigDict(extra="ignore")
 
-    prompt: str | None = Field(default=None, max_length=4000)
-    message: str | None = Field(default=None, max_length=4000)
     cluster_id: str | None = Field(default=None, max_length=NAME)
     namespace: str | None = Field(default=None, max_length=63)
     pod: str | None = Field(default=None, max_length=NAME)
-    workload: str | None = Field(default=None, max_length=NAME)
     node: str | None = Field(default=None, max_length=NAME)
     log_limit: int = Field(default=50, ge=1, le=200)
 
 
-class AlertInvestigation(BaseModel):
-    """``POST /api/ai/investigate-alert``: an alert id (an incident id) or the alert itself."""
+class ExecuteRequest(_Subject):
+    """``POST /api/ai/execute``: a prompt, optionally about one object of a cluster."""
 
-    model_config = ConfigDict(extra="ignore")
+    prompt: str | None = Field(default=None, max_length=4000)
+    message: str | None = Field(default=None, max_length=4000)
+    workload: str | None = Field(default=None, max_length=NAME)
+
+
+class AlertInvestigation(_Subject):
+    """``POST /api/ai/investigate-alert``: an alert id (an incident id) or the alert itself."""
 
     alert_id: str | None = Field(default=None, max_length=500)
     fresh: bool = False
@@ -95,15 +88,10 @@ class AlertInvestigation(BaseModel):
     name: str | None = Field(default=None, max_length=1000)
     message: str | None = Field(default=None, max_length=2000)
     alert_type: str | None = Field(default=None, max_length=200)
-    namespace: str | None = Field(default=None, max_length=63)
-    pod: str | None = Field(default=None, max_length=NAME)
     resource: str | None = Field(default=None, max_length=NAME)
     resource_name: str | None = Field(default=None, max_length=NAME)
     resource_type: str | None = Field(default=None, max_length=60)
-    node: str | None = Field(default=None, max_length=NAME)
     cluster: str | None = Field(default=None, max_length=NAME)
-    cluster_id: str | None = Field(default=None, max_length=NAME)
-    log_limit: int = Field(default=50, ge=1, le=200)
 
 
 class ClusterAnalysis(BaseModel):

@@ -55,6 +55,22 @@ class LlmConfig(BaseModel):
         return self.provider != "builtin"
 
 
+class LlmSettingsFields(BaseModel):
+    """The settings a client may send to change a provider (all optional; unknown ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = Field(default=None, max_length=200)
+    base_url: str | None = Field(default=None, max_length=500)
+    api_key: str | None = Field(default=None, max_length=4000, repr=False)
+    region: str | None = Field(default=None, max_length=40)
+    timeout_seconds: float | None = None
+    max_retries: int | None = None
+    max_output_tokens: int | None = None
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+
+
 class LlmRequest(BaseModel):
     """One completion: a system prompt, the (fenced, redacted) user content, and the JSON
     schema the answer must follow when structured output is wanted."""
