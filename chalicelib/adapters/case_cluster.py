@@ -42,7 +42,10 @@ class CaseClusterClient(ClusterClient):
     def list(self, kind: ResourceKind, namespace: str | None = None, *,
              label_selector: str | None = None, field_selector: str | None = None,
              max_items: int | None = None) -> list[dict[str, Any]]:
-        """Objects of a kind (selectors are not needed by the diagnosis path)."""
+        """Objects of a kind (selectors are not needed by the diagnosis path). A kind the case
+        did not record is unknown, not empty: NotFound, so the snapshot lists it as missing."""
+        if kind.plural not in self.objects:
+            raise NotFound(f"{kind.plural} are not recorded in this case")
         items = [o for o in self.objects.get(kind.plural, [])
                  if namespace is None or (meta(o).get("namespace") or "default") == namespace]
         return items[:max_items] if max_items else items

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.domain.diagnosis import Category, Fact
 
@@ -33,9 +33,16 @@ class Signature(BaseModel):
 
     channel: Channel = "any"
     pattern: str = Field(min_length=1, max_length=500)
-    weight: float = Field(default=1.0, gt=0, le=10)
+    # Negative: counter-evidence (e.g. a Service has no endpoints *because* its pods fail).
+    weight: float = Field(default=1.0, ge=-10, le=10)
     # An entry counts only if one of its anchors matched: the signal that defines it.
     anchor: bool = False
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> Signature:
+        if self.weight == 0 or (self.anchor and self.weight < 0):
+            raise ValueError("weight must be non-zero, and positive for an anchor")
+        return self
 
     @field_validator("pattern")
     @classmethod
@@ -129,11 +136,13 @@ def match_entry(entry: KnowledgeEntry, facts: list[Fact]) -> Match | None:
             continue
         weight, fact, hit = best
         found.score += weight
+        if weight < 0:
+            continue  # counter-evidence lowers the score; it is not what the entry rests on
         if fact not in found.facts:
             found.facts.append(fact)
         found.captures.update({k: v for k, v in hit.groupdict().items() if v})
         found.anchored |= signature.anchor and fact.channel != "alert"
-    return found if found.score > 0 else None
+    return found if found.score > 0 and found.facts else None
 
 
 def rank(entries: list[KnowledgeEntry], facts: list[Fact]) -> list[Match]:

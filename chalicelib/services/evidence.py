@@ -21,6 +21,8 @@ from chalicelib.domain.redaction import redact, secret_env_names
 from chalicelib.services.evidence_facts import finding_facts, pod_facts
 
 MAX_FACTS = 160
+MIN_RESTARTS = 3
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 LOG_TAIL = 50
 INFRA_KINDS = ("Service", "NetworkPolicy", "PersistentVolumeClaim", "Ingress")
 WORKLOAD_PLURALS = {"deployment": "deployments", "statefulset": "statefulsets",
@@ -103,7 +105,8 @@ def _resolve(index: SnapshotIndex, findings: list[Finding], hint: SubjectHint,
         plural, obj = found
         return obj, _subject(base, _kind_of(plural), obj)
     ns = hint.namespace
-    scoped = [f for f in findings if not ns or f.namespace in (ns, None)]
+    scoped = sorted((f for f in findings if not ns or f.namespace in (ns, None)),
+                    key=_subject_rank)
     if scoped:
         top = scoped[0]
         plural = _plural_of(top.kind)
@@ -111,9 +114,25 @@ def _resolve(index: SnapshotIndex, findings: list[Finding], hint: SubjectHint,
         subject = base.model_copy(update={"kind": _subject_kind(top.kind), "name": top.name,
                                           "namespace": top.namespace})
         return obj, subject
+    restarted = _most_restarted(index, ns)
+    if restarted is not None:
+        return restarted, _subject(base, "Pod", restarted)
     if ns:
         return None, base.model_copy(update={"kind": "Namespace", "name": ns, "namespace": ns})
     return None, base.model_copy(update={"kind": "Cluster"})
+
+
+def _subject_rank(finding: Finding) -> tuple[int, int]:
+    """Most severe first; error lines in a healthy pod's log are the weakest signal."""
+    return SEVERITY_RANK.get(finding.severity, 3), int(finding.reason == "ApplicationErrors")
+
+
+def _most_restarted(index: SnapshotIndex, namespace: str | None) -> Obj | None:
+    """Without findings, the pod that restarts most (it looks fine between crashes)."""
+    pods = [p for p in index.items("pods")
+            if not namespace or meta(p).get("namespace") == namespace]
+    best = max(pods, key=lambda p: _trouble(p)[1], default=None)
+    return best if best is not None and _trouble(best)[1] >= MIN_RESTARTS else None
 
 
 def _from_hint(index: SnapshotIndex, hint: SubjectHint) -> tuple[str, Obj] | None:
@@ -248,9 +267,20 @@ def _mentions(text: str, finding: Finding, pod_names: set[str]) -> bool:
 def _own_events(evidence: Evidence, index: SnapshotIndex, obj: Obj | None) -> None:
     """Events of a subject that is not a pod (pods' events come with the pod facts)."""
     s = evidence.subject
-    if obj is not None and s.kind not in ("Pod", "Node"):
-        for event in index.events_for(s.kind, s.namespace, s.name or "")[-8:]:
-            evidence.add("event", event_line(event), f"{s.kind}/{s.name}")
+    if obj is None or s.kind in ("Pod", "Node"):
+        return
+    for event in index.events_for(s.kind, s.namespace, s.name or "")[-8:]:
+        evidence.add("event", event_line(event), f"{s.kind}/{s.name}")
+    # A controller that cannot create pods says why on its ReplicaSet's or Job's events.
+    child_plural, child_kind = ("jobs", "Job") if s.kind == "CronJob" else \
+        ("replicasets", "ReplicaSet")
+    for child in index.items(child_plural):
+        owner = index.owner(child) or {}
+        if meta(child).get("namespace") == s.namespace and owner.get("name") == s.name:
+            name = meta(child).get("name") or ""
+            for event in index.events_for(child_kind, s.namespace, name)[-4:]:
+                if event.get("type") == "Warning":
+                    evidence.add("event", event_line(event), f"{child_kind}/{name}")
 
 
 def _node_of(evidence: Evidence, index: SnapshotIndex, obj: Obj | None,

@@ -115,8 +115,28 @@ def test_each_category_is_recognised(category: str) -> None:
      "OOMKilled"),
     ([("reason", "BackoffLimitExceeded"), ("log", "curl: (6) Could not resolve host: x.invalid")],
      "Job-backoff-limit"),
+    ([("reason", "Unschedulable"), ("event", "Warning FailedScheduling: 0/3 nodes are available: "
+                                              "3 node(s) had untolerated taint "
+                                              "{node.kubernetes.io/disk-pressure: }.")],
+     "Node-DiskPressure"),
+    ([("reason", "Unschedulable"), ("event", "Warning FailedScheduling: 0/4 nodes are available: "
+                                              "1 node(s) had untolerated taint "
+                                              "{node-role.kubernetes.io/control-plane: }, "
+                                              "3 Insufficient memory.")],
+     "Pending-insufficient-resources"),
+    ([("reason", "InitContainerFailing"), ("reason", "NoEndpoints"),
+      ("message", "Service api selects 1 pod (api-1) but none is ready, so it has no endpoints")],
+     "Init-container-failing"),
+    ([("reason", "CrashLoopBackOff"), ("reason", "NoEndpoints"),
+      ("log", "[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone \".\"")],
+     "DNS-failure"),
+    ([("reason", "ErrImagePull"), ("event", "failed to resolve reference: failed to authorize: "
+                                            "failed to fetch anonymous token: 401 Unauthorized")],
+     "ImagePullBackOff-auth"),
 ], ids=["crashloop-hides-cert", "readiness-hides-cert", "crashloop-hides-env", "oom-in-crash",
-        "job-hides-dns"])
+        "job-hides-dns", "taint-is-disk-pressure", "control-plane-taint-is-never-the-cause",
+        "service-without-ready-pods-is-a-symptom", "coredns-loop-is-dns",
+        "anonymous-token-is-auth"])
 def test_the_cause_wins_over_the_symptom(lines: list[tuple[str, str]], expected: str) -> None:
     assert BuiltinEngine().diagnose(evidence(lines)).category == expected
 
@@ -171,3 +191,24 @@ def test_every_shipped_entry_has_a_doc_link_and_an_anchor() -> None:
         assert any(s.anchor for s in entry.signatures), entry.id
         for template in entry.actions:
             assert template.name in ACTIONS, entry.id
+
+
+def test_counter_evidence_lowers_an_entry_and_an_anchor_must_be_positive() -> None:
+    from pydantic import ValidationError
+
+    from chalicelib.domain.diagnosis import Fact
+    from chalicelib.domain.knowledge import KnowledgeEntry, Signature, match_entry
+
+    entry = KnowledgeEntry(id="svc", title="t", category="Service-no-endpoints",
+                           explanation="e", fix="f", signatures=[
+                               Signature(channel="reason", pattern="NoEndpoints", weight=3,
+                                         anchor=True),
+                               Signature(channel="message", pattern="none is ready", weight=-2)])
+    plain = match_entry(entry, [Fact(channel="reason", text="NoEndpoints")])
+    countered = match_entry(entry, [Fact(channel="reason", text="NoEndpoints"),
+                                    Fact(channel="message", text="but none is ready")])
+    assert plain is not None and countered is not None
+    assert (plain.score, countered.score) == (3, 1)
+    assert [f.channel for f in countered.facts] == ["reason"]
+    with pytest.raises(ValidationError):
+        Signature(pattern="x", weight=-1, anchor=True)

@@ -57,8 +57,10 @@ def _claim(index: SnapshotIndex, pvc: Obj, pods: list[Obj]) -> Finding | None:
         return None
     events = index.events_for("PersistentVolumeClaim", ns, name)
     class_name = (pvc.get("spec") or {}).get("storageClassName")
-    if _waits_for_consumer(index, class_name, events) and not pods:
-        return None  # binding is deferred on purpose until a pod uses the claim
+    if _waits_for_consumer(index, class_name, events):
+        # Binding waits on purpose until a pod using the claim is scheduled: if that pod is
+        # Pending, its own scheduling problem is the finding, not the claim.
+        return None
     missing = _missing_class(index, class_name, events)
     warnings = [e for e in events if e.get("type") == "Warning"]
     evidence = ["status.phase: Pending", f"spec.storageClassName: {class_name}",
