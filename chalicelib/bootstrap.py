@@ -158,7 +158,9 @@ class Container:
         """Incident reads."""
         from chalicelib.services.incidents import IncidentService
 
-        return IncidentService(self.incident_repository)
+        return IncidentService(self.incident_repository,
+                               lambda ws, incident, limit: self.similar.find(ws, incident, None,
+                                                                             limit))
 
     @cached_property
     def incident_reports(self) -> IncidentReportService:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,6 +120,8 @@ class IncidentService:
     """Reads incidents of one workspace."""
 
     incidents: IncidentRepository
+    # Past incidents with the same diagnosis signature (the token index), if wired.
+    by_signature: Callable[[str, Incident, int], list[Any]] | None = None
 
     def get(self, workspace_id: str, incident_id: str) -> Incident:
         """Return the incident or raise NotFound (also for another workspace's incident)."""
@@ -199,8 +202,9 @@ class IncidentService:
                 "children": children, "is_parent": bool(children)}
 
     def similar(self, workspace_id: str, incident_id: str, limit: int) -> dict[str, Any]:
-        """Past incidents like this one, best first, among the workspace's newest 200 (and the
-        incident this one re-fired from); see ``similarity`` for the score."""
+        """Past incidents like this one, best first: those with the same diagnosis signature
+        (from the token index), then by title and context among the workspace's newest 200
+        (and the incident this one re-fired from); see ``similarity`` for that score."""
         incident = self.get(workspace_id, incident_id)
         candidates, _ = collect(self.incidents, workspace_id, max_items=SIMILAR_CANDIDATES)
         known = {c.id for c in candidates}
@@ -214,5 +218,10 @@ class IncidentService:
         similar = [{"id": c.id, "title": c.title, "similarity_score": score,
                     "severity": c.severity, "state": c.state, "created_at": c.created_at}
                    for score, c in scored[:limit]]
+        if self.by_signature is not None:
+            indexed = [s.model_dump() for s in self.by_signature(workspace_id, incident, limit)]
+            seen = {s["id"] for s in indexed}
+            similar = sorted(indexed + [s for s in similar if s["id"] not in seen],
+                             key=lambda s: -s["similarity_score"])[:limit]
         return {"incident_id": incident_id, "similar_incidents": similar,
                 "count": len(similar)}

@@ -21,12 +21,14 @@ MIN_SCORE = 0.35
 MAX_TOKEN = 200
 
 
-def signature(incident: Incident, diagnosis: Diagnosis) -> list[str]:
-    """The tokens an incident is indexed (and looked up) under."""
-    ns = incident.namespace or diagnosis.subject.namespace
+def signature(incident: Incident, diagnosis: Diagnosis | None) -> list[str]:
+    """The tokens an incident is indexed (and looked up) under; without the diagnosis at
+    hand, the category its incident keeps stands for it."""
+    ns = incident.namespace or (diagnosis.subject.namespace if diagnosis else None)
     workload = incident.workload or incident.deployment
-    tokens = [f"cat:{diagnosis.category}"]
-    tokens += [f"kb:{k}" for k in diagnosis.knowledge_ids[:1]]
+    category = diagnosis.category if diagnosis else incident.diagnosis_category
+    tokens = [f"cat:{category}"] if category else []
+    tokens += [f"kb:{k}" for k in (diagnosis.knowledge_ids[:1] if diagnosis else [])]
     if workload:
         tokens.append(f"wl:{ns or ''}/{workload}")
     if incident.service:
@@ -52,10 +54,13 @@ class SimilarService:
     index: SimilarIndex
     incidents: IncidentRepository
 
-    def find(self, workspace_id: str, incident: Incident, diagnosis: Diagnosis,
+    def find(self, workspace_id: str, incident: Incident, diagnosis: Diagnosis | None,
              limit: int = 5) -> list[SimilarIncident]:
-        """The most similar other incidents, with their state and resolution."""
+        """The most similar other incidents, with their state and resolution (none for an
+        incident that was never diagnosed: it has no signature yet)."""
         tokens = signature(incident, diagnosis)
+        if not any(t.startswith("cat:") for t in tokens):
+            return []
         scored = [(score(tokens, c["tokens"]), c)
                   for c in self.index.lookup(workspace_id, tokens)
                   if c["incident_id"] != incident.id]

@@ -169,3 +169,18 @@ def test_a_diagnosed_pod_failure_lists_its_solution(api: Api) -> None:
     assert "100Mi" in mine["solution"]
     _, incident = api.call("GET", f"/incidents/{failure['id']}")
     assert incident["incident"]["diagnosis_category"] == "OOMKilled"
+
+
+def test_similar_incidents_come_from_the_signature_index_once_diagnosed(api: Api) -> None:
+    ids = []
+    for pod, title in (("payments-api-1", "Pod payments-api-1 OOMKilled"),
+                       ("payments-api-2", "Memory limit hit by the payments service")):
+        _, body = api.post_alert({"title": title, "description": "OOMKilled exit code 137",
+                                  "severity": "critical", "source": "prometheus",
+                                  "namespace": "payments", "pod": pod,
+                                  "deployment": "payments-api"}, "webhook")
+        consume(api, request_for(body["incident_id"]))
+        ids.append(body["incident_id"])
+    _, similar = api.call("GET", f"/incidents/{ids[1]}/similar")
+    assert similar["similar_incidents"][0]["id"] == ids[0]
+    assert similar["similar_incidents"][0]["category"] == "OOMKilled"
