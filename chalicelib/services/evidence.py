@@ -21,6 +21,8 @@ from chalicelib.domain.redaction import redact, secret_env_names
 from chalicelib.services.evidence_facts import finding_facts, pod_facts
 
 MAX_FACTS = 160
+# Kubelet pull and mount errors put the telling part at the end of long messages.
+MAX_LINE = 1000
 MIN_RESTARTS = 3
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 LOG_TAIL = 50
@@ -59,8 +61,8 @@ class Evidence:
     secret_names: set[str] = field(default_factory=set)
 
     def add(self, channel: str, text: str, source: str = "") -> None:
-        """Add a fact once (redacted, on one line, cut to 400 characters)."""
-        line = redact(" ".join(str(text).split()), self.secret_names)[:400]
+        """Add a fact once (redacted, on one line, cut to MAX_LINE characters)."""
+        line = redact(" ".join(str(text).split()), self.secret_names)[:MAX_LINE]
         if not line or len(self.facts) >= MAX_FACTS:
             return
         fact = Fact(channel=channel, text=line, source=source)  # type: ignore[arg-type]
