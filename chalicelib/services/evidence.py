@@ -18,7 +18,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.kube import Finding, Obj, Snapshot, SnapshotIndex, event_line, meta
 from chalicelib.domain.quantity import parse_quantity
 from chalicelib.domain.redaction import redact, secret_env_names
-from chalicelib.services.evidence_facts import finding_facts, pod_facts
+from chalicelib.services.evidence_facts import finding_facts, node_facts, pod_facts
 
 MAX_FACTS = 160
 # Kubelet pull and mount errors put the telling part at the end of long messages.
@@ -289,28 +289,15 @@ def _node_of(evidence: Evidence, index: SnapshotIndex, obj: Obj | None,
              pods: list[Obj]) -> None:
     """The conditions of the subject node, or of the node the subject pod runs on."""
     if evidence.subject.kind == "Node" and obj is not None:
-        _node_facts(evidence, obj)
+        node_facts(evidence, obj)
     elif pods:
         node = (pods[0].get("spec") or {}).get("nodeName")
         node_obj = index.get("nodes", None, node) if node else None
         if node_obj is not None:
-            _node_facts(evidence, node_obj)
+            node_facts(evidence, node_obj)
 
 
 # --- facts ----------------------------------------------------------------------------------
-def _node_facts(evidence: Evidence, node: Obj) -> None:
-    name = meta(node).get("name") or ""
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        kind, status = cond.get("type"), cond.get("status")
-        bad = (kind == "Ready" and status != "True") or (kind != "Ready" and status == "True")
-        if bad:
-            evidence.add("state", f"node {name} {kind}={status} reason={cond.get('reason', '')}"
-                                  f" {cond.get('message', '')}", f"Node/{name}")
-            evidence.add("reason", kind if kind != "Ready" else "NotReady", f"Node/{name}")
-    if (node.get("spec") or {}).get("unschedulable"):
-        evidence.add("state", f"node {name} is cordoned (unschedulable)", f"Node/{name}")
-
-
 def _snapshot_logs(evidence: Evidence, snapshot: Snapshot, pods: list[Obj]) -> None:
     for pod in pods[:3]:
         prefix = f"{meta(pod).get('namespace')}/{meta(pod).get('name')}/"

@@ -97,3 +97,17 @@ def _probe_text(probe: Obj) -> str:
     if "tcpSocket" in probe:
         return f"tcpSocket port={(probe['tcpSocket'] or {}).get('port')}"
     return "probe"
+
+
+def node_facts(evidence: Evidence, node: Obj) -> None:
+    """A node's bad conditions (Ready not True, pressures True) and whether it is cordoned."""
+    name = meta(node).get("name") or ""
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        kind, status = cond.get("type"), cond.get("status")
+        bad = (kind == "Ready" and status != "True") or (kind != "Ready" and status == "True")
+        if bad:
+            evidence.add("state", f"node {name} {kind}={status} reason={cond.get('reason', '')}"
+                                  f" {cond.get('message', '')}", f"Node/{name}")
+            evidence.add("reason", kind if kind != "Ready" else "NotReady", f"Node/{name}")
+    if (node.get("spec") or {}).get("unschedulable"):
+        evidence.add("state", f"node {name} is cordoned (unschedulable)", f"Node/{name}")
