@@ -31,8 +31,10 @@ class RemediationPolicy(BaseModel):
     allowed_namespaces: list[str] = Field(default_factory=list)
     denied_namespaces: list[str] = Field(default_factory=lambda: [
         "kube-system", "kube-public", "kube-node-lease"])
-    # Actions of these risks need a person's approval.
-    approval_required_risks: list[str] = Field(default_factory=lambda: ["medium", "high"])
+    # Actions of these risks need a person's approval (every mutation, by default; autonomy
+    # may still run its low-risk actions on its own when it is enabled).
+    approval_required_risks: list[str] = Field(default_factory=lambda: [
+        "low", "medium", "high"])
     # At most this many executions of one action on one target per hour.
     max_per_target_per_hour: int = Field(default=3, ge=1, le=100)
     # Nothing above this blast radius runs without approval, whatever its risk.
@@ -82,25 +84,39 @@ def decide(policy: RemediationPolicy, action: str, arguments: dict[str, Any], *,
     def refuse(reason: str) -> Decision:
         return Decision(False, True, False, policy.name, reason)
 
+    refusal = _refusal(policy, action, arguments, recent_executions)
+    if refusal or spec is None:
+        return refuse(refusal or f"action '{action}' is not allowed")
+    approval, why = _approval(policy, spec)
+    auto = (spec.mutates and policy.autonomy_enabled and action in policy.autonomous_actions
+            and spec.risk == "low" and BLAST_ORDER[spec.blast_radius] <= BLAST_ORDER.get(
+                policy.max_blast_radius_without_approval, 1))
+    if autonomous and spec.mutates:
+        if not auto:
+            return refuse(f"autonomy may run only low-risk actions listed in policy "
+                          f"'{policy.name}' ({', '.join(policy.autonomous_actions) or 'none'})"
+                          + ("" if policy.autonomy_enabled else "; autonomy is disabled"))
+        return Decision(True, False, True, policy.name,
+                        "low-risk action allowed to run autonomously")
+    return Decision(True, approval, auto, policy.name, why)
+
+
+def _refusal(policy: RemediationPolicy, action: str, arguments: dict[str, Any],
+             recent: int) -> str | None:
+    """Why the policy refuses the request outright, or None."""
+    spec = ACTIONS.get(action)
     if spec is None or action not in policy.allowed_actions:
-        return refuse(f"action '{action}' is not allowed by policy '{policy.name}'")
+        return f"action '{action}' is not allowed by policy '{policy.name}'"
     namespace = _namespace_of(arguments)
     if namespace and namespace in policy.denied_namespaces:
-        return refuse(f"namespace '{namespace}' is protected by policy '{policy.name}'")
+        return f"namespace '{namespace}' is protected by policy '{policy.name}'"
     if namespace and policy.allowed_namespaces and namespace not in policy.allowed_namespaces:
-        return refuse(f"namespace '{namespace}' is not in the allowed namespaces of policy "
-                      f"'{policy.name}'")
-    if spec.mutates and recent_executions >= policy.max_per_target_per_hour:
-        return refuse(f"budget exhausted: {recent_executions} {action} on this target in the "
-                      f"last hour (policy allows {policy.max_per_target_per_hour})")
-    approval, why = _approval(policy, spec)
-    auto = (spec.mutates and not approval and policy.autonomy_enabled
-            and action in policy.autonomous_actions and spec.risk == "low")
-    if autonomous and spec.mutates and not auto:
-        return refuse(f"autonomy may run only low-risk actions listed in policy "
-                      f"'{policy.name}' ({', '.join(policy.autonomous_actions) or 'none'})"
-                      + ("" if policy.autonomy_enabled else "; autonomy is disabled"))
-    return Decision(True, approval, auto, policy.name, why)
+        return (f"namespace '{namespace}' is not in the allowed namespaces of policy "
+                f"'{policy.name}'")
+    if spec.mutates and recent >= policy.max_per_target_per_hour:
+        return (f"budget exhausted: {recent} {action} on this target in the last hour "
+                f"(policy allows {policy.max_per_target_per_hour})")
+    return None
 
 
 def _approval(policy: RemediationPolicy, spec: ActionSpec) -> tuple[bool, str]:
