@@ -36,6 +36,9 @@ class Settings:
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_region: str | None = None
+    # The remediation state machine: a name (resolved to an ARN with the caller's account and
+    # the region) or an ARN.
+    remediation_state_machine: str = "drover-local-remediation"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +67,8 @@ class Settings:
             llm_base_url=env.get("DROVER_LLM_BASE_URL") or None,
             llm_api_key=env.get("DROVER_LLM_API_KEY") or None,
             llm_region=env.get("DROVER_LLM_REGION") or None,
+            remediation_state_machine=env.get("DROVER_REMEDIATION_STATE_MACHINE")
+            or "drover-local-remediation",
         )
 
 

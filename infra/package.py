@@ -21,14 +21,22 @@ WIRING = stack.ROOT / "infra" / "lambda-wiring.json"
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Merge dicts recursively; values of ``extra`` win."""
+    """Merge dicts recursively; values of ``extra`` win, an intrinsic function (``Ref``,
+    ``Fn::*``) as a whole."""
     merged = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        current = merged.get(key)
+        if (isinstance(value, dict) and isinstance(current, dict)
+                and not _intrinsic(value) and not _intrinsic(current)):
+            merged[key] = deep_merge(current, value)
         else:
             merged[key] = value
     return merged
+
+
+def _intrinsic(value: dict[str, Any]) -> bool:
+    """Whether a dict is a CloudFormation intrinsic function, e.g. ``{"Fn::GetAtt": [...]}``."""
+    return len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
 
 
 def main(stage: str = "prod") -> int:

@@ -23,12 +23,20 @@ PARAMETER_ENV: dict[str, str] = {
     "ScansQueueName": "DROVER_SCANS_QUEUE",
     "AlertsTopicName": "DROVER_ALERTS_TOPIC",
     "ClustersKeyAlias": "DROVER_KMS_KEY_ALIAS",
+    "RemediationStateMachineName": "DROVER_REMEDIATION_STATE_MACHINE",
 }
 
 
 def load_template() -> dict[str, Any]:
-    """The resources template as a dict."""
-    return json.loads(TEMPLATE_PATH.read_text())
+    """The resources template as a dict, each state machine's ``Definition`` read from the
+    ASL file its ``Metadata.DefinitionFile`` names (kept beside the template, one per file)."""
+    template = json.loads(TEMPLATE_PATH.read_text())
+    for resource in template["Resources"].values():
+        definition_file = resource.get("Metadata", {}).get("DefinitionFile")
+        if definition_file:
+            path = TEMPLATE_PATH.parent / definition_file
+            resource["Properties"]["Definition"] = json.loads(path.read_text())
+    return template
 
 
 def stage_environment(stage: str) -> dict[str, str]:
@@ -59,7 +67,7 @@ def deploy(session: Any, stack_name: str, env: dict[str, str]) -> dict[str, str]
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         cfn.create_stack(
             StackName=stack_name,
-            TemplateBody=TEMPLATE_PATH.read_text(),
+            TemplateBody=json.dumps(load_template(), separators=(",", ":")),
             Parameters=[{"ParameterKey": k, "ParameterValue": v}
                         for k, v in parameters(env).items()],
         )

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT.parent / "shared" / "eval"
 EVENTS = Path(__file__).resolve().parent / "events"
+TEST_STACK = "drover-test"
 
 
 def load_event(name: str) -> Any:
@@ -31,11 +32,13 @@ def load_alert(name: str) -> Any:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto's AWS in-process, with the resources of infra/resources.json created through
-    moto's CloudFormation, and Drover's caches reset around the test."""
+    moto's CloudFormation, and Drover's caches reset around the test. State machines run for
+    real (moto's executor), their Lambda tasks in-process on app.py's functions."""
     from moto import mock_aws
 
     from chalicelib import bootstrap
     from infra import stack
+    from infra.local import sfn_tasks
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -49,9 +52,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     bootstrap.reset()
-    with mock_aws():
+    with mock_aws(config=sfn_tasks.MOTO_CONFIG):  # type: ignore[arg-type]
         import boto3
 
-        stack.deploy(boto3.session.Session(), "drover-test", env)
+        sfn_tasks.install(prefix=f"{TEST_STACK}-")
+        stack.deploy(boto3.session.Session(), TEST_STACK, env)
+        # Made now: a test may undo the environment (monkeypatch.undo) before teardown.
+        stepfunctions = boto3.client("stepfunctions", region_name="us-east-1")
         yield
+        sfn_tasks.stop_running_executions(stepfunctions)
     bootstrap.reset()

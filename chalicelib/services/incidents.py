@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Incident, TimelineEvent
 from chalicelib.domain.ports import IncidentRepository
+from chalicelib.domain.remediation import ActionRecord, ActionStore
 
 # Actors of timeline events written for a person (an API key today, a login later); alerts
 # are written as "<integration>:<source>" and lifecycle steps as "system".
@@ -68,9 +69,20 @@ def response_metrics(incident: Incident, events: list[TimelineEvent]) -> dict[st
         "time_to_first_response_minutes":
             minutes_between(incident.created_at, response[0]) if response else None,
         "resolution_time_minutes": minutes_between(incident.created_at, resolved_at),
-        # Remediation actions are not recorded yet, so none can have been taken.
-        "actions_taken": 0,
+        "actions_taken": sum(1 for e in events if e.event_type == "action_executed"),
     }
+
+
+OUTCOMES = {"succeeded": "success", "dry_run": "dry_run"}
+
+
+def action_view(record: ActionRecord) -> dict[str, Any]:
+    """One action as seed 004 lists them (plus its id, state and who asked)."""
+    return {"action": record.action, "outcome": OUTCOMES.get(record.state, record.state),
+            "dry_run": record.dry_run, "namespace": record.arguments.get("namespace"),
+            "created_at": record.created_at, "action_id": record.id, "state": record.state,
+            "requested_by": record.requested_by, "approved_by": record.approved_by,
+            "arguments": record.arguments, "source": record.source}
 
 
 def metric_timeline(incident: Incident, events: list[TimelineEvent]) -> list[dict[str, Any]]:
@@ -122,6 +134,8 @@ class IncidentService:
     incidents: IncidentRepository
     # Past incidents with the same diagnosis signature (the token index), if wired.
     by_signature: Callable[[str, Incident, int], list[Any]] | None = None
+    # Remediation action records, if wired.
+    action_store: ActionStore | None = None
 
     def get(self, workspace_id: str, incident_id: str) -> Incident:
         """Return the incident or raise NotFound (also for another workspace's incident)."""
@@ -158,7 +172,8 @@ class IncidentService:
         incident = self.get(workspace_id, incident_id)
         events, _ = self.events(workspace_id, incident_id)
         return {"incident": incident.model_dump(),
-                "metrics": response_metrics(incident, events), "actions": []}
+                "metrics": response_metrics(incident, events),
+                "actions": self._actions(workspace_id, incident_id)}
 
     def timeline(self, workspace_id: str, incident_id: str, *, limit: int,
                  cursor: str | None) -> dict[str, Any]:
@@ -180,15 +195,22 @@ class IncidentService:
                 "timeline": metric_timeline(incident, events)}
 
     def actions(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
-        """The incident's remediation actions: none until remediation is recorded."""
+        """The incident's remediation actions, newest first (seed 004)."""
         self.get(workspace_id, incident_id)
-        return {"incident_id": incident_id, "actions": [], "count": 0}
+        actions = self._actions(workspace_id, incident_id)
+        return {"incident_id": incident_id, "actions": actions, "count": len(actions)}
 
-    def activity(self, workspace_id: str) -> dict[str, Any]:
-        """The workspace's recent remediation actions (seed 004): none are recorded yet."""
-        # Remediation arrives later; until then an empty list is the truth, not a placeholder.
-        return {"activity": [], "count": 0,
-                "note": "No remediation actions are recorded in this workspace."}
+    def _actions(self, workspace_id: str, incident_id: str) -> list[dict[str, Any]]:
+        if self.action_store is None:
+            return []
+        return [action_view(r) for r in self.action_store.list(
+            workspace_id, incident_id=incident_id, limit=100)]
+
+    def activity(self, workspace_id: str, limit: int = 50) -> dict[str, Any]:
+        """The workspace's recent remediation actions, newest first (seed 004)."""
+        records = self.action_store.list(workspace_id, limit=limit) if self.action_store else []
+        activity = [{**action_view(r), "incident_id": r.incident_id} for r in records]
+        return {"activity": activity, "count": len(activity)}
 
     def group(self, workspace_id: str, incident_id: str) -> dict[str, Any]:
         """The incident's parent and the incidents correlated into it (seed 004)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import stack
+from infra.local import sfn_tasks
 from infra.local.scheduler import RateScheduler
 from infra.local.sns_relay import relay_handler, subscribe_relay
 from infra.local.sqs_poller import SqsPoller
@@ -87,6 +88,11 @@ class EmbeddedStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        # State machines run for real; moto's executor calls Lambda on MOTO_PORT, and the
+        # tasks run app.py's functions in this process.
+        os.environ["MOTO_PORT"] = str(port)
+        sfn_tasks.enable_executor()
+        sfn_tasks.install(prefix=f"{STACK_NAME}-")
         # Never sign requests to the embedded AWS with a developer's real credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "testing"
         os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's dummy secret
@@ -158,7 +164,16 @@ class EmbeddedStack:
         if self.demo is not None:
             self.demo.stop()
         if self.moto is not None:
+            self._stop_executions()
             self.moto.stop()
+
+    def _stop_executions(self) -> None:
+        import boto3
+
+        try:
+            sfn_tasks.stop_running_executions(boto3.client("stepfunctions"))
+        except Exception:
+            logger.exception("could not stop the running state machine executions")
 
 
 def _ensure_local_key() -> None:
