@@ -22,7 +22,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                  "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
                  "chalicelib.api.pod_logs", "chalicelib.api.resources"),
     "admin": ("chalicelib.api.admin",),
-    "remediation": ("chalicelib.events.remediation_tasks",),
+    "remediation": ("chalicelib.events.remediation_tasks", "chalicelib.api.actions"),
 }
 
 

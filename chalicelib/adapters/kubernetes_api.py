@@ -1,10 +1,13 @@
 """The Kubernetes API through the official ``kubernetes`` client (imported lazily).
 
-Read-only verbs only. Lists are paginated; responses are read raw (``_preload_content=False``)
-and parsed as JSON, which is many times faster than building the client's model objects
-for thousands of pods. Every failure becomes a DroverError with a reason a user can act on:
-ClusterUnreachable (503) when the server does not answer, ClusterRejected (502) when it
-refuses Drover, NotFound for a missing object. Secrets are never read.
+Reads (paginated lists, gets, logs) and the writes remediation needs (patch, delete, create,
+evict), each write optionally a server-side dry run (``dryRun=All``). Responses are read raw
+(``_preload_content=False``) and parsed as JSON, which is many times faster than building the
+client's model objects for thousands of pods. Every failure becomes a DroverError with a
+reason a user can act on: ClusterUnreachable (503) when the server does not answer,
+ClusterRejected (502) when it refuses Drover, NotFound for a missing object, and for writes
+Conflict, ValidationFailed (the API server's message) and EvictionBlocked (a disruption
+budget). Secrets are never read nor written.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -24,23 +28,35 @@ from chalicelib.domain.clusters import (
     ClusterUnreachable,
     ConnectionCheck,
 )
-from chalicelib.domain.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.kube import FORBIDDEN_KINDS, SNAPSHOT_KINDS, ResourceKind
+from chalicelib.domain.remediation_ports import ClusterWriter, EvictionBlocked, PatchType
 
 logger = logging.getLogger("drover.kubernetes")
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 15.0
 PAGE_SIZE = 500
 RETRIES = 2
+BACKOFF_SECONDS = 0.2
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_LOG_BYTES = 256 * 1024
+PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+}
+PODS = SNAPSHOT_KINDS["pods"]
 
 
 def _retry() -> Any:
     from urllib3.util.retry import Retry
 
     # Reads are idempotent: retry connection errors and 5xx/429 a little, with backoff.
-    return Retry(total=RETRIES, connect=RETRIES, read=RETRIES, backoff_factor=0.2,
-                 status_forcelist=(429, 500, 502, 503, 504), allowed_methods=("GET",),
+    # Writes are not: urllib3 retries a connection that failed before the request was sent
+    # (connect errors, whatever the method) but never a write's 5xx or read error, since
+    # the server may have applied it. Dry-run writes are retried by _write instead.
+    return Retry(total=RETRIES, connect=RETRIES, read=RETRIES, backoff_factor=BACKOFF_SECONDS,
+                 status_forcelist=RETRY_STATUSES, allowed_methods=("GET",),
                  raise_on_status=False, respect_retry_after_header=False)
 
 
@@ -114,31 +130,38 @@ def _load_kubeconfig(configuration: Any, text: str) -> None:
                                code="invalid_credentials") from None
 
 
-class KubernetesClusterClient(ClusterClient):
-    """Read-only calls to one API server."""
+class KubernetesClusterClient(ClusterClient, ClusterWriter):
+    """Calls to one API server: the reads of every endpoint and remediation's writes."""
 
     def __init__(self, api_client: Any) -> None:
         self.api = api_client
 
     def _get(self, path: str, query: list[tuple[str, Any]] | None = None,
              *, text: bool = False) -> Any:
+        return self._send("GET", path, query, text=text)
+
+    def _send(self, method: str, path: str, query: list[tuple[str, Any]] | None = None, *,
+              body: Any = None, content_type: str = "application/json", text: bool = False,
+              action: str = "read") -> Any:
         from kubernetes.client.exceptions import ApiException
 
         try:
             response = self.api.call_api(
-                path, "GET", query_params=query or [], auth_settings=["BearerToken"],
-                header_params={"Accept": "text/plain" if text else "application/json"},
+                path, method, query_params=query or [], body=body,
+                auth_settings=["BearerToken"],
+                header_params={"Accept": "text/plain" if text else "application/json",
+                               "Content-Type": content_type},
                 _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 _return_http_data_only=True)
         except ApiException as exc:
-            raise _api_error(exc, path) from None
+            raise _api_error(exc, path, action) from None
         except Exception as exc:  # urllib3 connection, timeout and TLS errors
             raise _transport_error(exc, self.api.configuration.host) from None
-        body = response.data
+        data = response.data
         if text:
-            return body[:MAX_LOG_BYTES].decode("utf-8", errors="replace")
+            return data[:MAX_LOG_BYTES].decode("utf-8", errors="replace")
         try:
-            return json.loads(body)
+            return json.loads(data)
         except ValueError:
             raise ClusterRejected(f"the API server answered {path} with something that is "
                                   "not JSON; is the URL an API server?",
@@ -203,10 +226,76 @@ class KubernetesClusterClient(ClusterClient):
         except NotFound:
             return None
 
+    # Writes (ClusterWriter)
 
-def _refuse_secrets(kind: ResourceKind) -> None:
+    def patch(self, kind: ResourceKind, namespace: str | None, name: str, body: Any, *,
+              patch_type: PatchType = "strategic", dry_run: bool) -> dict[str, Any]:
+        """Patch an object (merge, strategic merge or JSON patch); the object as patched."""
+        content_type = PATCH_CONTENT_TYPES.get(patch_type)
+        if content_type is None:
+            raise BadRequest(f"unknown patch type {patch_type!r}; use one of "
+                             f"{', '.join(PATCH_CONTENT_TYPES)}", code="bad_patch")
+        # The client silently turns a JSON patch that is not a list into a strategic one.
+        if isinstance(body, list) != (patch_type == "json"):
+            raise BadRequest("a JSON patch is a list of operations; merge and strategic "
+                             "patches are objects", code="bad_patch")
+        return self._write("PATCH", kind, namespace, name, body, dry_run=dry_run,
+                           content_type=content_type)
+
+    def delete(self, kind: ResourceKind, namespace: str | None, name: str, *, dry_run: bool,
+               grace_period_seconds: int | None = None,
+               propagation: str | None = "Background") -> dict[str, Any]:
+        """Delete an object; the API server's answer (the object or a Status)."""
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if propagation:
+            options["propagationPolicy"] = propagation
+        if dry_run:  # a DELETE body's options are what the server reads
+            options["dryRun"] = ["All"]
+        return self._write("DELETE", kind, namespace, name, options, dry_run=dry_run)
+
+    def create(self, kind: ResourceKind, namespace: str | None, body: dict[str, Any], *,
+               dry_run: bool) -> dict[str, Any]:
+        """Create an object (POST to its collection); the object as created."""
+        payload = {"apiVersion": kind.api_version, "kind": kind.kind, **body}
+        return self._write("POST", kind, namespace, None, payload, dry_run=dry_run)
+
+    def evict(self, namespace: str, pod: str, *, dry_run: bool) -> dict[str, Any]:
+        """Evict a pod through the policy/v1 Eviction API (EvictionBlocked when a
+        PodDisruptionBudget forbids it now); the API server's Status."""
+        eviction: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
+                                    "metadata": {"name": pod, "namespace": namespace}}
+        if dry_run:
+            eviction["deleteOptions"] = {"dryRun": ["All"]}
+        return self._write("POST", PODS, namespace, pod, eviction, dry_run=dry_run,
+                           subresource="eviction")
+
+    def _write(self, method: str, kind: ResourceKind, namespace: str | None, name: str | None,
+               body: Any, *, dry_run: bool, content_type: str = "application/json",
+               subresource: str | None = None) -> dict[str, Any]:
+        _refuse_secrets(kind, "writable")
+        path = _collection_path(kind, namespace) + (f"/{name}" if name else "") \
+            + (f"/{subresource}" if subresource else "")
+        query = [("dryRun", "All")] if dry_run else []
+        action = "eviction" if subresource == "eviction" else "write"
+        # Only a dry run changes nothing, so only a dry run is retried after an answer.
+        attempts = 1 + (RETRIES if dry_run else 0)
+        for attempt in range(attempts):
+            try:
+                return dict(self._send(method, path, query, body=body,
+                                       content_type=content_type, action=action))
+            except ClusterUnreachable as exc:
+                if attempt + 1 >= attempts or exc.extra.get("upstream_status") \
+                        not in RETRY_STATUSES:
+                    raise
+                time.sleep(BACKOFF_SECONDS * 2 ** attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _refuse_secrets(kind: ResourceKind, verb: str = "readable") -> None:
     if kind.plural in FORBIDDEN_KINDS:
-        raise Forbidden("Secret manifests are not readable by design.", code="secret_forbidden")
+        raise Forbidden(f"Secret manifests are not {verb} by design.", code="secret_forbidden")
 
 
 def _collection_path(kind: ResourceKind, namespace: str | None) -> str:
@@ -216,31 +305,52 @@ def _collection_path(kind: ResourceKind, namespace: str | None) -> str:
     return f"{base}/{kind.plural}"
 
 
-def _status_message(exc: Any) -> str:
+def _status(exc: Any) -> dict[str, Any]:
     try:
         body = json.loads(exc.body)
-        return str(body.get("message") or exc.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(exc.reason or "no reason given")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
-def _api_error(exc: Any, path: str) -> Exception:
+def _status_message(exc: Any) -> str:
+    return str(_status(exc).get("message") or exc.reason or "no reason given")
+
+
+def _api_error(exc: Any, path: str, action: str = "read") -> Exception:
     status, message = int(exc.status or 0), _status_message(exc)
+    if action != "read" and (refused := _write_error(exc, status, message, action)):
+        return refused
     if status == HTTPStatus.UNAUTHORIZED:
         return ClusterRejected("the API server refused the credentials (401 Unauthorized); "
                                "rotate them with PUT .../credentials", code="cluster_unauthorized")
     if status == HTTPStatus.FORBIDDEN:
-        return ClusterRejected(f"the cluster's RBAC forbids this read: {message}",
+        return ClusterRejected(f"the cluster's RBAC forbids this {action}: {message}",
                                code="cluster_forbidden")
     if status == HTTPStatus.NOT_FOUND:
         return NotFound(message or f"{path} not found on the cluster", code="not_found")
     if status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY):
         return BadRequest(f"the API server refused the request: {message}",
                           code="cluster_bad_request")
-    if status == 0:
-        return ClusterUnreachable(f"the API server did not answer: {message}")
-    return ClusterUnreachable(f"the API server answered {status}: {message}",
-                              upstream_status=status)
+    answered = f"answered {status}" if status else "did not answer"
+    return ClusterUnreachable(f"the API server {answered}: {message}",
+                              **({"upstream_status": status} if status else {}))
+
+
+def _write_error(exc: Any, status: int, message: str, action: str) -> Exception | None:
+    """What a refused write means: a conflict, an invalid object, a disruption budget."""
+    if status == HTTPStatus.CONFLICT:
+        exists = _status(exc).get("reason") == "AlreadyExists"
+        return Conflict(f"the API server refused the change: {message}",
+                        code="already_exists" if exists else "cluster_conflict")
+    if status == HTTPStatus.UNPROCESSABLE_ENTITY:
+        return ValidationFailed(f"the API server rejected the change: {message}",
+                                code="cluster_invalid")
+    if action == "eviction" and status == HTTPStatus.TOO_MANY_REQUESTS:
+        causes = (_status(exc).get("details") or {}).get("causes") or []
+        why = "; ".join(str(c.get("message")) for c in causes if c.get("message"))
+        return EvictionBlocked(f"{message} ({why})" if why else message)
+    return None
 
 
 def _transport_error(exc: Exception, host: str) -> Exception:

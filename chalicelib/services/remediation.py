@@ -148,7 +148,8 @@ class RemediationService:
         arn = self.workflow.start(record.id, {
             "action_id": record.id, "workspace_id": record.workspace_id,
             "approval_required": record.approval_required,
-            "approval_timeout_seconds": policy.approval_timeout_seconds})
+            "approval_timeout_seconds": policy.approval_timeout_seconds,
+            "verify_timeout_seconds": policy.verify_timeout_seconds})
         return self.store.update(record, execution_arn=arn)
 
     def _save(self, record: ActionRecord, event: str, message: str) -> None:

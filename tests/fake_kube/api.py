@@ -1,5 +1,6 @@
 """The read side of the Kubernetes REST API over an :class:`ObjectStore`: discovery, list,
-get and logs, answering errors with ``Status`` objects as the real API server does."""
+get and logs, answering errors with ``Status`` objects as the real API server does.
+Resource paths resolve to a :class:`Target` here for the write verbs too (writes.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ from tests.fake_kube.selectors import (
     parse_label_selector,
 )
 from tests.fake_kube.status import ApiError, Reply, json_reply, no_such_path
-from tests.fake_kube.store import METRICS_KINDS, ObjectStore
+from tests.fake_kube.store import METRICS_KINDS, WRITE_KINDS, ObjectStore
 
 Obj = dict[str, Any]
 Query = dict[str, str]
 USER = "system:serviceaccount:drover:drover"
+VERBS = ["create", "delete", "get", "list", "patch", "update"]
+SUBRESOURCES = {"": [("pods/log", "Pod", ["get"]), ("pods/eviction", "Eviction", ["create"])],
+                "apps": [(f"{p}/scale", "Scale", ["get", "patch", "update"])
+                         for p in ("deployments", "replicasets", "statefulsets")]}
 
 
 @dataclass
@@ -60,7 +65,7 @@ class KubeApi:
         self.store, self.metrics, self.logs = store, metrics, logs
         self.version, self.forbidden = version, forbidden
         self.groups: dict[tuple[str, str], dict[str, tuple[ResourceKind, ObjectStore]]] = {}
-        for rk in ALL_KINDS.values():
+        for rk in [*ALL_KINDS.values(), *WRITE_KINDS.values()]:
             self.groups.setdefault((rk.group, rk.version), {})[rk.plural] = (rk, store)
         if metrics is not None:
             for rk in METRICS_KINDS.values():
@@ -101,18 +106,39 @@ class KubeApi:
     def resource_list(self, group: str, version: str) -> Obj:
         """What ``GET /api/v1`` or ``/apis/{group}/{version}`` answers."""
         resources = []
-        for plural, (rk, _) in sorted(self.groups[(group, version)].items()):
+        for plural, (rk, store) in sorted(self.groups[(group, version)].items()):
             resources.append({"name": plural, "singularName": rk.kind.lower(),
                               "namespaced": rk.namespaced, "kind": rk.kind,
-                              "verbs": ["get", "list"]})
-        if not group:
-            resources.append({"name": "pods/log", "singularName": "", "namespaced": True,
-                              "kind": "Pod", "verbs": ["get"]})
+                              "verbs": VERBS if store is self.store else ["get", "list"]})
+        for name, kind, verbs in SUBRESOURCES.get(group, []) if version == "v1" else []:
+            resources.append({"name": name, "singularName": "", "namespaced": True,
+                              "kind": kind, "verbs": verbs})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
 
     def _get_resource(self, parts: list[str], query: Query) -> Reply:
+        group, version, rest = self._group_version(parts)
+        if not rest:
+            return json_reply(self.resource_list(group, version))
+        target = self._target(group, version, rest)
+        self.authorize(target)
+        if target.subresource:
+            return self._subresource(target, query)
+        if query.get("watch", "").lower() in ("true", "1"):
+            raise ApiError(405, "watch is not served by the fake API server")
+        if target.name is None:
+            return json_reply(self.list_objects(target, query))
+        return json_reply(self.get_object(target))
+
+    def locate(self, path: str) -> Target:
+        """The resource a path names (404 when no API group serves it)."""
+        group, version, rest = self._group_version([unquote(p) for p in path.split("/") if p])
+        if not rest:
+            raise no_such_path()
+        return self._target(group, version, rest)
+
+    def _group_version(self, parts: list[str]) -> tuple[str, str, list[str]]:
         if len(parts) >= 2 and parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) >= 3 and parts[0] == "apis":
@@ -121,17 +147,7 @@ class KubeApi:
             raise no_such_path()
         if (group, version) not in self.groups:
             raise no_such_path()
-        if not rest:
-            return json_reply(self.resource_list(group, version))
-        target = self._target(group, version, rest)
-        self._authorize(target)
-        if target.subresource:
-            return self._subresource(target, query)
-        if query.get("watch", "").lower() in ("true", "1"):
-            raise ApiError(405, "watch is not served by the fake API server")
-        if target.name is None:
-            return json_reply(self.list_objects(target, query))
-        return json_reply(self.get_object(target))
+        return group, version, rest
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         namespace: str | None = None
@@ -149,14 +165,15 @@ class KubeApi:
             raise no_such_path()
         return Target(rk, store, namespace, name, rest[2:])
 
-    def _authorize(self, target: Target) -> None:
+    def authorize(self, target: Target, verb: str | None = None) -> None:
+        """Refuse with 403 what :meth:`FakeKubeServer.forbid` forbids, as RBAC would."""
         resource = target.rk.plural + (f"/{target.subresource[0]}" if target.subresource else "")
         names = {resource, f"{resource}.{target.rk.group}"}
         if target.store is not self.store:
             names.discard(resource)  # forbid("pods") must not hide metrics.k8s.io pods
         if not names & self.forbidden:
             return
-        verb = "list" if target.name is None else "get"
+        verb = verb or ("list" if target.name is None else "get")
         scope = (f'in the namespace "{target.namespace}"' if target.namespace
                  else "at the cluster scope")
         subject = f'{target.qualified} "{target.name}"' if target.name else target.qualified

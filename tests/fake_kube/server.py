@@ -1,5 +1,11 @@
 """A fake Kubernetes API server speaking the real REST protocol over HTTP(S), so tests can
-drive the official ``kubernetes`` client (and Drover's adapters on top of it)."""
+drive the official ``kubernetes`` client (and Drover's adapters on top of it).
+
+Reads are api.py, writes writes.py; after each write the simulated controllers
+(controllers.py) settle synchronously, before the response is sent, unless a test sets
+``auto_settle = False`` and calls :meth:`FakeKubeServer.settle` itself. New pods start
+Running and Ready unless ``fail_new_pods`` (True, or a predicate on the new pod) makes them
+crash-loop."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import socketserver
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,12 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from chalicelib.domain.kube import resource_kind
 from tests.fake_http import BackgroundServer
 from tests.fake_kube.api import KubeApi
+from tests.fake_kube.controllers import Controllers
 from tests.fake_kube.status import ApiError, Reply, json_reply
-from tests.fake_kube.store import ObjectStore, load_metrics, load_objects, merge_cases
+from tests.fake_kube.store import ObjectStore, kind_for, load_metrics, load_objects, merge_cases
 from tests.fake_kube.tls import issue_certificate
+from tests.fake_kube.writes import KubeWrites
 
 Obj = dict[str, Any]
 DEMO_CASE = Path(__file__).resolve().parent / "cases" / "demo.json"
@@ -59,6 +67,9 @@ class FakeKubeServer(BackgroundServer):
         # Drover's service account may not read Secrets, so a real cluster refuses them.
         self.forbidden: set[str] = {"secrets"}
         self.api = KubeApi(self.store, self.metrics_store, self.logs, version, self.forbidden)
+        self.controllers = Controllers(self.store)
+        self.controllers.remember_baseline()
+        self.writes = KubeWrites(self.api, self.controllers)
         self.requests: list[tuple[str, str]] = []
         self.delay_seconds: float = 0.0
         self.ca_pem: str | None = None
@@ -102,6 +113,33 @@ class FakeKubeServer(BackgroundServer):
         self._serve(_HttpServer(("127.0.0.1", self.port), _Handler, self, context))
         return self.url
 
+    # Controllers
+
+    @property
+    def fail_new_pods(self) -> bool | Callable[[Obj], bool]:
+        """Whether pods started from now on crash-loop (Job pods: fail): a bool, or a
+        predicate on the new pod (e.g. only pods of one deployment's new template)."""
+        return self.controllers.fail_new_pods
+
+    @fail_new_pods.setter
+    def fail_new_pods(self, value: bool | Callable[[Obj], bool]) -> None:
+        self.controllers.fail_new_pods = value
+
+    @property
+    def auto_settle(self) -> bool:
+        """Whether controllers run after each write before it is answered (the default);
+        when False they run only when a test calls :meth:`settle`."""
+        return self.controllers.auto_settle
+
+    @auto_settle.setter
+    def auto_settle(self, value: bool) -> None:
+        self.controllers.auto_settle = value
+
+    def settle(self) -> int:
+        """Run the controllers on everything writes touched; how many reconciles ran."""
+        with self.writes.lock:
+            return self.controllers.settle()
+
     # Faults and permissions
 
     def fail_next(self, n: int = 1, status: int = 500, path_prefix: str = "") -> None:
@@ -125,7 +163,8 @@ class FakeKubeServer(BackgroundServer):
 
     # Requests
 
-    def respond(self, method: str, target: str, authorization: str | None) -> Reply:
+    def respond(self, method: str, target: str, authorization: str | None,
+                body: bytes = b"", content_type: str = "application/json") -> Reply:
         """The response to one request (the HTTP handler's only call into the server)."""
         with self._lock:
             self.requests.append((method, target))
@@ -139,11 +178,10 @@ class FakeKubeServer(BackgroundServer):
         fault = self._take_fault(parts.path)
         if fault is not None:
             return fault
-        if method != "GET":
-            # Writes (DELETE, PATCH, POST with dryRun=All) will dispatch on the store here.
-            return ApiError(405, "the server does not allow this method on the requested "
-                                 "resource", details={}).reply()
-        return self.api.get(parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if self.writes.serves(method, parts.path):
+            return self.writes.handle(method, parts.path, query, body, content_type)
+        return self.api.get(parts.path, query)
 
     def _take_fault(self, path: str) -> Reply | None:
         with self._lock:
@@ -163,7 +201,7 @@ class FakeKubeServer(BackgroundServer):
 
 def _plural(name: str) -> str:
     head, _, sub = name.partition("/")
-    rk = resource_kind(head)
+    rk = kind_for(head)
     plural = rk.plural if rk else head
     return f"{plural}/{sub}" if sub else plural
 
@@ -209,28 +247,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("GET")
 
     def do_POST(self) -> None:
-        """Serve a create (refused until write verbs exist)."""
+        """Serve a create (or an eviction)."""
         self._serve("POST")
 
     def do_PUT(self) -> None:
-        """Serve a replace (refused until write verbs exist)."""
+        """Serve a replace."""
         self._serve("PUT")
 
     def do_PATCH(self) -> None:
-        """Serve a patch (refused until write verbs exist)."""
+        """Serve a patch."""
         self._serve("PATCH")
 
     def do_DELETE(self) -> None:
-        """Serve a delete (refused until write verbs exist)."""
+        """Serve a delete."""
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # bodies matter once write verbs exist
+        body = self.rfile.read(length) if length else b""
         try:
-            reply = self.server.fake.respond(method, self.path,
-                                             self.headers.get("Authorization"))
+            reply = self.server.fake.respond(
+                method, self.path, self.headers.get("Authorization"), body,
+                self.headers.get("Content-Type") or "application/json")
         except Exception as error:  # a bug here must reach the test as a 500, not a hang
             reply = json_reply({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                 "status": "Failure", "message": repr(error),

@@ -16,18 +16,32 @@ Key = tuple[str, str, str]
 
 DEFAULT_CREATED = "2026-01-05T08:00:00Z"
 BASE_NAMESPACES = ("default", "kube-system")
+REVISION = "deployment.kubernetes.io/revision"
 METRICS_KINDS: dict[str, ResourceKind] = {
     "nodes": ResourceKind("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False),
     "pods": ResourceKind("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True),
 }
+# Kinds the fake serves beyond those Drover reads: what remediation writes or honours.
+WRITE_KINDS: dict[str, ResourceKind] = {
+    "poddisruptionbudgets": ResourceKind("poddisruptionbudgets", "PodDisruptionBudget",
+                                         "policy", "v1", True),
+}
 NAMESPACES = resource_kind("namespaces")
+
+
+def kind_for(name: str) -> ResourceKind | None:
+    """The resource type for a plural, alias or kind this server serves (``pdb`` too)."""
+    lowered = name.lower()
+    if lowered in ("pdb", "pdbs", "poddisruptionbudget"):
+        lowered = "poddisruptionbudgets"
+    return WRITE_KINDS.get(lowered) or resource_kind(name)
 
 
 class ObjectStore:
     """Objects of one API surface, in etcd key order, each with a resourceVersion.
 
     Reads hand out deep copies so a test that edits a response cannot change the store;
-    writes (``put``/``delete``) are where DELETE, PATCH and POST verbs will plug in."""
+    the write verbs and the simulated controllers change it through ``put``/``delete``."""
 
     def __init__(self, first_version: int = 1000) -> None:
         self._objects: dict[Key, Obj] = {}
@@ -109,7 +123,7 @@ def _fill_owner_references(obj: Obj, uids: dict[tuple[str, str, str], str]) -> N
     namespace = obj["metadata"].get("namespace", "")
     for ref in obj["metadata"].get("ownerReferences") or []:
         kind, name = ref.get("kind", ""), ref.get("name", "")
-        owner = resource_kind(kind)
+        owner = kind_for(kind)
         if owner is not None:
             ref.setdefault("apiVersion", owner.api_version)
         scope = namespace if owner is None or owner.namespaced else ""
@@ -159,12 +173,13 @@ def load_objects(store: ObjectStore, objects: dict[str, list[Obj]]) -> None:
     namespaces they live in that the case did not list itself."""
     prepared = []
     for name, items in objects.items():
-        rk = resource_kind(name)
+        rk = kind_for(name)
         if rk is None:
             raise ValueError(f"unknown resource {name!r} in case objects")
         prepared += [(rk, with_server_fields(rk, copy.deepcopy(obj))) for obj in items]
     uids = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]):
             o["metadata"]["uid"] for _, o in prepared}
+    _number_revisions([o for rk, o in prepared if rk.plural == "replicasets"])
     for rk, obj in prepared:
         _fill_owner_references(obj, uids)
         store.put(rk, obj)
@@ -172,6 +187,26 @@ def load_objects(store: ObjectStore, objects: dict[str, list[Obj]]) -> None:
     listed = {(ns.get("metadata") or {}).get("name") for ns in store.list("namespaces")}
     for ns in sorted(store.namespaces_in_use().union(BASE_NAMESPACES) - listed):
         store.put(NAMESPACES, namespace_object(ns))
+
+
+def _number_revisions(replicasets: list[Obj]) -> None:
+    # A Deployment's ReplicaSets always carry their revision; cases that leave it out get
+    # revisions in creation order, after any the case gives.
+    by_deployment: dict[tuple[str, str], list[Obj]] = {}
+    for rs in replicasets:
+        owner = next((r for r in rs["metadata"].get("ownerReferences") or []
+                      if r.get("kind") == "Deployment"), None)
+        if owner is not None:
+            key = (rs["metadata"].get("namespace", ""), owner.get("name", ""))
+            by_deployment.setdefault(key, []).append(rs)
+    for group in by_deployment.values():
+        given = [(rs["metadata"].get("annotations") or {}).get(REVISION, "") for rs in group]
+        number = max((int(g) for g in given if str(g).isdigit()), default=0)
+        for rs in sorted(group, key=lambda o: o["metadata"]["creationTimestamp"]):
+            annotations = rs["metadata"].setdefault("annotations", {})
+            if not str(annotations.get(REVISION, "")).isdigit():
+                number += 1
+                annotations[REVISION] = str(number)
 
 
 def load_metrics(store: ObjectStore, metrics: dict[str, list[Obj]]) -> None:
@@ -194,7 +229,7 @@ def merge_cases(cases: Iterable[Obj]) -> tuple[dict[str, list[Obj]], dict[str, s
     metrics: dict[str, list[Obj]] = {}
     for case in cases:
         for name, items in (case.get("objects") or {}).items():
-            rk = resource_kind(name)
+            rk = kind_for(name)
             objects.setdefault(rk.plural if rk else name, []).extend(items)
         logs.update(case.get("logs") or {})
         for name, items in (case.get("metrics") or {}).items():

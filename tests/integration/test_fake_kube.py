@@ -210,9 +210,10 @@ def test_a_slow_server_makes_the_client_time_out() -> None:
     assert server.paths() == ["/api/v1/nodes"]
 
 
-def test_write_verbs_are_refused_for_now(core: client.CoreV1Api) -> None:
-    with pytest.raises(ApiException) as caught:
-        core.delete_namespaced_pod("storefront-6d8f7b9c4d-x7k2p", NS, dry_run="All")
+def test_metrics_refuse_write_verbs(demo: FakeKubeServer) -> None:
+    with kube(demo.url) as api_client, pytest.raises(ApiException) as caught:
+        client.CustomObjectsApi(api_client).delete_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", NS, "pods", "storefront-6d8f7b9c4d-x7k2p")
     assert caught.value.status == 405
 
 

@@ -61,6 +61,10 @@ def diff(before: Obj, after: Obj, path: str = "") -> list[dict[str, Any]]:
     """Changed leaves between two objects, as ``{path, before, after}`` (status and
     bookkeeping fields left out)."""
     changes: list[dict[str, Any]] = []
+    if isinstance(before, dict) and after is None:
+        after = {}
+    if isinstance(after, dict) and before is None:
+        before = {}
     if isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(set(before) | set(after)):
             if key in NOISE or (not path and key == "status"):
@@ -80,8 +84,8 @@ def wait_until(ctx: ActionContext, check: Callable[[], Verification]) -> Verific
     """Poll ``check`` until it verifies or the context's timeout passes."""
     deadline = ctx.monotonic() + ctx.verify_timeout_seconds
     result = check()
-    while not result.verified and ctx.monotonic() < deadline:
-        ctx.sleep(ctx.poll_seconds)
+    while not result.verified and (left := deadline - ctx.monotonic()) > 0:
+        ctx.sleep(min(ctx.poll_seconds, left))
         result = check()
     return result
 

@@ -47,19 +47,26 @@ def execute(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
     """Delete the pod; remember which one it was and who owns it."""
     pod = _pod(ctx, args)
     owner = (meta(pod).get("ownerReferences") or [{}])[0]
+    before = [meta(p).get("uid") for p in _owned(ctx, args["namespace"], owner.get("name"))]
     ctx.writer.delete(PODS, args["namespace"], args["pod_name"], dry_run=False)
     return {"message": f"Pod {args['pod_name']} deleted in namespace {args['namespace']}",
             "deleted_uid": meta(pod).get("uid"), "owner_kind": owner.get("kind"),
-            "owner_name": owner.get("name")}
+            "owner_name": owner.get("name"), "pods_before": before}
+
+
+def _owned(ctx: ActionContext, namespace: str, owner: str | None) -> list[dict[str, Any]]:
+    return [p for p in ctx.reader.list(PODS, namespace)
+            if any(o.get("name") == owner for o in meta(p).get("ownerReferences") or [])]
 
 
 def verify(ctx: ActionContext, args: dict[str, Any], done: dict[str, Any]) -> Verification:
-    """A replacement pod of the same owner (not the deleted one) is Running and Ready."""
+    """A pod of the same owner that did not exist before the deletion is Running and Ready
+    (the siblings that were already there do not count)."""
+    known = set(done.get("pods_before") or [done.get("deleted_uid")])
 
     def check() -> Verification:
-        pods = ctx.reader.list(PODS, args["namespace"])
-        fresh = [p for p in pods if meta(p).get("uid") != done.get("deleted_uid") and any(
-            o.get("name") == done.get("owner_name") for o in meta(p).get("ownerReferences") or [])]
+        fresh = [p for p in _owned(ctx, args["namespace"], done.get("owner_name"))
+                 if meta(p).get("uid") not in known]
         ready = [meta(p).get("name") for p in fresh if pod_ready(p)]
         if ready:
             return Verification(True, f"replacement pod {ready[0]} is Ready",

@@ -18,6 +18,12 @@ REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 
 
+def _replace(template: Obj) -> list[dict[str, Any]]:
+    """A JSON patch replacing the whole pod template (a merge patch would keep keys the old
+    template lacks, such as a restart annotation, and roll nothing back)."""
+    return [{"op": "replace", "path": "/spec/template", "value": template}]
+
+
 def _revision(rs: Obj) -> int:
     try:
         return int((meta(rs).get("annotations") or {}).get(REVISION, 0))
@@ -46,9 +52,8 @@ def _previous_template(ctx: ActionContext, args: dict[str, Any]) -> tuple[Obj, O
 def preview(ctx: ActionContext, args: dict[str, Any]) -> Preview:
     """Dry-run the template swap."""
     deployment, template, revision = _previous_template(ctx, args)
-    after = ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"],
-                             {"spec": {"template": template}}, patch_type="merge",
-                             dry_run=True)
+    after = ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"], _replace(template),
+                             patch_type="json", dry_run=True)
     return Preview(f"Would roll deployment {args['name']} in namespace {args['namespace']} "
                    f"back to revision {revision}", diff(deployment, after),
                    {"kind": "Deployment", "namespace": args["namespace"], "name": args["name"],
@@ -59,8 +64,8 @@ def execute(ctx: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
     """Apply the previous template; remember the current one."""
     deployment, template, revision = _previous_template(ctx, args)
     current = (deployment.get("spec") or {}).get("template")
-    ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"],
-                     {"spec": {"template": template}}, patch_type="merge", dry_run=False)
+    ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"], _replace(template),
+                     patch_type="json", dry_run=False)
     return {"message": f"Deployment {args['name']} rolled back to revision {revision}",
             "previous_template": current, "to_revision": revision}
 
@@ -75,6 +80,6 @@ def rollback(ctx: ActionContext, args: dict[str, Any], done: dict[str, Any]) -> 
     template = done.get("previous_template")
     if not template:
         return None
-    ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"],
-                     {"spec": {"template": template}}, patch_type="merge", dry_run=False)
+    ctx.writer.patch(DEPLOYMENTS, args["namespace"], args["name"], _replace(template),
+                     patch_type="json", dry_run=False)
     return {"message": "the template before the rollback is restored"}

@@ -1,0 +1,206 @@
+"""Acceptance of safe remediation on a registered (fake) cluster: a dry run returns the diff
+and changes nothing; a real request waits for approval; approving runs the state machine,
+the pod is deleted through the API and verification passes; a failed verification rolls
+back; approvals time out cleanly; nothing outside the allowlist reaches the cluster; and the
+incident's actions and timeline show every step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.fake_kube.testing import NS, POD
+from tests.functional.conftest import Api, FakeCluster
+
+TERMINAL = {"succeeded", "rolled_back", "failed", "rejected", "timed_out"}
+
+
+def wait_until(check: Callable[[], Any], what: str, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def action(api: Api, action_id: str) -> dict[str, Any]:
+    status, body = api.call("GET", f"/actions/{action_id}")
+    assert status == 200, body
+    return body["record"]
+
+
+def finished(api: Api, action_id: str) -> dict[str, Any]:
+    return wait_until(lambda: (r := action(api, action_id))["state"] in TERMINAL and r,
+                      f"action {action_id} to finish")
+
+
+def waiting(api: Api, action_id: str) -> dict[str, Any]:
+    """Until the workflow reached its approval wait (the token is kept with the action)."""
+    from chalicelib.bootstrap import get_container
+
+    store = get_container().action_store
+    return wait_until(lambda: (r := store.get("default", action_id)) and r.task_token and r,
+                      "the approval wait")
+
+
+def set_policy(**fields: Any) -> None:
+    from chalicelib.bootstrap import get_container
+
+    get_container().workspace_settings.put("default", "remediation_policy", fields)
+
+
+def incident_for(api: Api, pod: str = POD) -> str:
+    _, body = api.post_alert({"title": f"{pod} unhealthy", "severity": "critical",
+                              "namespace": NS, "pod": pod, "cluster": "demo"}, "webhook")
+    return str(body["incident_id"])
+
+
+def mutations(cluster: FakeCluster) -> list[tuple[str, str]]:
+    return [(m, p) for m, p in cluster.server.requests
+            if m != "GET" and "dryRun=All" not in p]
+
+
+def restart(api: Api, incident: str | None = None, **extra: Any) -> tuple[int, Any]:
+    return api.call("POST", "/actions/execute", body={
+        "action": "restart_pod", "namespace": NS, "pod_name": POD, "cluster": "demo",
+        "incident_id": incident, **extra})
+
+
+def test_a_dry_run_returns_the_diff_and_changes_nothing(api: Api,
+                                                       demo_cluster: FakeCluster) -> None:
+    status, body = restart(api)
+    assert status == 200, body
+    assert body["status"] == "dry_run" and body["message"].startswith("Would delete pod")
+    assert body["diff"] == [{"path": f"pods/{POD}", "before": "present", "after": "deleted"}]
+    assert body["policy_name"] == "default" and body["approval_required"] is True
+    assert mutations(demo_cluster) == []
+    assert any("dryRun=All" in p for m, p in demo_cluster.server.requests if m == "DELETE")
+
+
+def test_approving_runs_the_workflow_deletes_the_pod_and_verifies(
+        api: Api, demo_cluster: FakeCluster) -> None:
+    incident = incident_for(api)
+    status, body = restart(api, incident, dry_run=False)
+    assert status == 202 and body["status"] == "pending_approval", body
+    waiting(api, body["action_id"])
+    assert mutations(demo_cluster) == []
+    from chalicelib.bootstrap import get_container
+
+    get_container().remediation.approve("default", body["action_id"], "apikey:approver")
+    record = finished(api, body["action_id"])
+    assert record["state"] == "succeeded", record
+    assert record["verification"]["verified"] is True
+    assert record["approved_by"] == "apikey:approver"
+    assert ("DELETE", f"/api/v1/namespaces/{NS}/pods/{POD}") in mutations(demo_cluster)
+    _, actions = api.call("GET", f"/incidents/{incident}/actions")
+    assert [(a["action"], a["outcome"]) for a in actions["actions"]] == [
+        ("restart_pod", "success")]
+    _, timeline = api.call("GET", f"/incidents/{incident}/timeline")
+    kinds = [e["event_type"] for e in timeline["events"]]
+    for step in ("action_requested", "action_pending_approval", "action_approved",
+                 "action_executed", "action_verified", "action_succeeded"):
+        assert step in kinds, (step, kinds)
+    assert kinds.index("action_approved") < kinds.index("action_executed")
+
+
+def test_a_failing_verification_rolls_the_action_back(api: Api,
+                                                      demo_cluster: FakeCluster) -> None:
+    set_policy(verify_timeout_seconds=1)
+    demo_cluster.server.fail_new_pods = True
+    status, body = api.call("POST", "/actions/execute", body={
+        "action": "set_resources", "namespace": NS, "cluster": "demo", "dry_run": False,
+        "approved": True, "arguments": {"kind": "deployment", "name": "storefront",
+                                        "container": "storefront", "memory_limit": "1Gi"}})
+    assert status == 202, body
+    record = finished(api, body["action_id"])
+    assert record["state"] == "rolled_back", record
+    assert record["verification"]["verified"] is False
+    assert record["rollback"]["message"] == "previous resources restored"
+
+
+def test_an_approval_that_never_comes_times_out_and_nothing_runs(
+        api: Api, demo_cluster: FakeCluster) -> None:
+    set_policy(approval_timeout_seconds=1)
+    _, body = restart(api, dry_run=False)
+    record = finished(api, body["action_id"])
+    assert record["state"] == "timed_out"
+    assert mutations(demo_cluster) == []
+
+
+def test_approved_is_ignored_without_actions_execute(api: Api, demo_cluster: FakeCluster,
+                                                     make_key: Callable[..., str]) -> None:
+    reader = make_key("incidents:read")
+    status, body = api.call("POST", "/actions/execute", key=reader, body={
+        "action": "restart_pod", "namespace": NS, "pod_name": POD, "cluster": "demo",
+        "dry_run": False, "approved": True})
+    assert status == 403 and body["code"] == "missing_scope"
+    assert mutations(demo_cluster) == []
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"action": "delete_namespace", "namespace": NS}, 400, "unknown_action"),
+    ({"action": "restart_pod", "namespace": "kube-system", "pod_name": "coredns-x"}, 403,
+     "policy_refused"),
+    ({"action": "restart_pod", "namespace": NS, "pod_name": "Bad;Name"}, 422,
+     "invalid_arguments"),
+    ({"action": "scale_deployment", "namespace": NS, "deployment_name": "storefront",
+      "replicas": 5000}, 422, "invalid_arguments"),
+    ({"action": "restart_pod", "namespace": NS, "pod_name": "no-such-pod"}, 404, None),
+])
+def test_requests_outside_the_rules_never_reach_the_cluster(
+        api: Api, demo_cluster: FakeCluster, body: dict, status: int, code: str | None) -> None:
+    got, answer = api.call("POST", "/actions/execute",
+                           body={**body, "cluster": "demo", "dry_run": False, "approved": True})
+    assert got == status, answer
+    if code:
+        assert answer["code"] == code
+    assert mutations(demo_cluster) == []
+
+
+@pytest.mark.parametrize("command", [
+    "kubectl delete namespace demo-shop", "kubectl exec -it x -- sh",
+    "kubectl delete pod x; kubectl delete ns demo-shop", "kubectl get secret db -o yaml",
+    "kubectl get pods | sh"])
+def test_commands_outside_the_allowlist_are_refused_and_audited(
+        api: Api, demo_cluster: FakeCluster, command: str) -> None:
+    status, body = api.call("POST", f"/api/clusters/{demo_cluster.cluster_id}/actions/execute",
+                            body={"command": command, "dry_run": False})
+    assert status == 400 and body["code"] == "command_refused"
+    assert mutations(demo_cluster) == []
+    from tests.functional.test_audit_and_consumer import audit_entries
+
+    refused = [e for e in audit_entries()
+               if e["action"] == "POST /api/clusters/{id}/actions/execute"]
+    assert refused[-1]["status_code"] == 400 and refused[-1]["outcome"] == "error"
+
+
+def test_a_command_is_parsed_into_an_allowlisted_dry_run(api: Api,
+                                                        demo_cluster: FakeCluster) -> None:
+    status, body = api.call("POST", f"/api/clusters/{demo_cluster.cluster_id}/actions/execute",
+                            body={"command": "kubectl rollout restart deployment/storefront "
+                                             "-n demo-shop"})
+    assert status == 200, body
+    assert body["action"] == "rollout_restart" and body["status"] == "dry_run"
+    assert body["execution_id"].startswith("act-")
+    assert mutations(demo_cluster) == []
+
+
+def test_a_replayed_execute_step_does_not_run_twice(api: Api,
+                                                    demo_cluster: FakeCluster) -> None:
+    _, body = restart(api, dry_run=False, approved=True)
+    record = finished(api, body["action_id"])
+    assert record["state"] == "succeeded"
+    deletes = len(mutations(demo_cluster))
+    from chalicelib.bootstrap import get_container
+
+    state = {"action_id": body["action_id"], "workspace_id": "default"}
+    again = get_container().remediation_steps.execute(state)
+    assert again["result"]["executed_at"] == record["result"]["executed_at"]
+    assert len(mutations(demo_cluster)) == deletes
+    arn = get_container().workflow_starter.start(body["action_id"], state)
+    assert arn == record["execution_arn"]
