@@ -22,7 +22,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
                  "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
                  "chalicelib.api.pod_logs", "chalicelib.api.resources"),
     "admin": ("chalicelib.api.admin",),
-    "remediation": ("chalicelib.events.remediation_tasks", "chalicelib.api.actions"),
+    "remediation": ("chalicelib.events.remediation_tasks", "chalicelib.api.actions",
+                    "chalicelib.api.remediation_flows", "chalicelib.api.remediation_pulse",
+                    "chalicelib.api.mirrors", "chalicelib.events.mirror_expiry"),
 }
 
 

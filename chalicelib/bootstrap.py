@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.bootstrap_remediation import RemediationParts
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.ports import (
     ApiKeyRepository,
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     )
     from chalicelib.domain.diagnosis_ports import DiagnosisStore, KnowledgeStore
     from chalicelib.domain.llm import LlmConnector
-    from chalicelib.domain.remediation import ActionStore
-    from chalicelib.domain.remediation_ports import RemediationSteps, WorkflowStarter
     from chalicelib.domain.security import SecurityFindingStore
     from chalicelib.services.agent_reports import AgentReportService
     from chalicelib.services.alerts_v1 import PulseAlertService
@@ -47,15 +46,15 @@ if TYPE_CHECKING:
     from chalicelib.services.keys import KeyService
     from chalicelib.services.llm_settings import LlmSettingsService
     from chalicelib.services.pod_failures import PodFailureService
-    from chalicelib.services.remediation import RemediationService
     from chalicelib.services.resources import ResourceService
     from chalicelib.services.security_ingest import SecurityIngestService
     from chalicelib.services.similar import SimilarService
     from chalicelib.services.sns_http import SnsHttpService
 
 
-class Container:
-    """Holds the process's adapters and services, each created when first asked for."""
+class Container(RemediationParts):
+    """Holds the process's adapters and services, each created when first asked for
+    (remediation's are in bootstrap_remediation)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -378,37 +377,6 @@ class Container:
         from chalicelib.adapters.dynamodb_fleet_records import DynamoFleetRecords
 
         return DynamoFleetRecords(self.settings.incidents_table)
-
-    @cached_property
-    def action_store(self) -> ActionStore:
-        """Remediation action records on DynamoDB."""
-        from chalicelib.adapters.dynamodb_actions import DynamoActionStore
-
-        return DynamoActionStore(self.settings.incidents_table)
-
-    @cached_property
-    def remediation(self) -> RemediationService:
-        """Remediation requests, approvals and reads."""
-        from chalicelib.services.remediation import RemediationService
-
-        return RemediationService(self.action_store, self.clusters, self.incident_repository,
-                                  self.workspace_settings, self.audit_log,
-                                  self.workflow_starter)
-
-    @cached_property
-    def remediation_steps(self) -> RemediationSteps:
-        """What the remediation workflow's tasks do."""
-        from chalicelib.services.remediation_steps import WorkflowSteps
-
-        return WorkflowSteps(self.remediation)
-
-    @cached_property
-    def workflow_starter(self) -> WorkflowStarter:
-        """The remediation state machine on Step Functions."""
-        from chalicelib.adapters.stepfunctions_workflow import StepFunctionsWorkflow
-
-        return StepFunctionsWorkflow(self.settings.remediation_state_machine,
-                                     self.settings.region)
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ action belongs to one) and in the audit log.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from chalicelib.plugins.actions._base import ActionContext
 from chalicelib.services.clusters import ClusterService
 
 POLICY_SETTINGS = "remediation_policy"
+CHANGE_ATTEMPTS = 5
 
 
 class ActionRequest(BaseModel):
@@ -157,11 +159,28 @@ class RemediationService:
         self.log(record, event, record.requested_by, {"message": message})
 
     # --- approvals --------------------------------------------------------------------------
+    def change(self, workspace_id: str, action_id: str,
+               changes: Callable[[ActionRecord], dict[str, Any]],
+               expect_state: str | None = None) -> ActionRecord:
+        """Apply changes computed from the freshest record, retrying when a concurrent step
+        (the workflow, an approval) changed it first."""
+        for _ in range(CHANGE_ATTEMPTS):
+            record = self.get(workspace_id, action_id)
+            values = changes(record)  # may refuse (e.g. already decided): not retried
+            try:
+                return self.store.update(record, expect_state=expect_state, **values)
+            except Conflict:
+                continue
+        raise Conflict(f"action {action_id} kept changing; retry", code="action_changed")
+
     def approve(self, workspace_id: str, action_id: str, actor: str) -> ActionRecord:
         """Approve a waiting action; the workflow goes on to execute it."""
-        record = self._waiting(workspace_id, action_id)
-        record = self.store.update(record, expect_state="pending_approval",
-                                   approved_by=actor, approved_at=now_iso())
+
+        def decided(record: ActionRecord) -> dict[str, Any]:
+            self._check_waiting(record)
+            return {"approved_by": actor, "approved_at": now_iso()}
+
+        record = self.change(workspace_id, action_id, decided, expect_state="pending_approval")
         self.log(record, "action_approved", actor, {})
         if record.task_token:
             self.workflow.approve(record.task_token, {"approved_by": actor})
@@ -170,23 +189,27 @@ class RemediationService:
     def deny(self, workspace_id: str, action_id: str, actor: str,
              reason: str | None = None) -> ActionRecord:
         """Deny a waiting action; the workflow ends with outcome ``rejected``."""
-        record = self._waiting(workspace_id, action_id)
         why = reason or "denied"
-        record = self.store.update(record, expect_state="pending_approval", error=why,
-                                   steps=[*record.steps, {"step": "denied", "by": actor}])
+
+        def decided(record: ActionRecord) -> dict[str, Any]:
+            self._check_waiting(record)
+            return {"error": why, "steps": [*record.steps, {"step": "denied", "by": actor,
+                                                            "reason": why}]}
+
+        record = self.change(workspace_id, action_id, decided, expect_state="pending_approval")
         self.log(record, "action_denied", actor, {"reason": why})
         if record.task_token:
             self.workflow.reject(record.task_token, "Rejected", f"denied by {actor}: {why}")
         return record
 
-    def _waiting(self, workspace_id: str, action_id: str) -> ActionRecord:
-        record = self.get(workspace_id, action_id)
+    @staticmethod
+    def _check_waiting(record: ActionRecord) -> None:
+        action_id = record.id
         if record.state != "pending_approval":
             raise Conflict(f"action {action_id} is {record.state}, not waiting for approval",
                            code="not_pending_approval", state=record.state)
         if record.approved_by or any(s.get("step") == "denied" for s in record.steps):
             raise Conflict(f"action {action_id} was already decided", code="already_decided")
-        return record
 
     # --- reads ------------------------------------------------------------------------------
     def get(self, workspace_id: str, action_id: str) -> ActionRecord:

@@ -46,8 +46,15 @@ class WorkflowSteps(RemediationSteps):
             raise TransientStepError(exc.message) from exc
 
     def _step(self, record: ActionRecord, step: str, **details: Any) -> ActionRecord:
-        return self.remediation.store.update(
-            record, steps=[*record.steps, {"step": step, "at": now_iso(), **details}])
+        entry = {"step": step, "at": now_iso(), **details}
+        return self._change(record, lambda r: {"steps": [*r.steps, entry]})
+
+    def _change(self, record: ActionRecord, changes: Any) -> ActionRecord:
+        """Update from the freshest record (an approval may land while a step runs)."""
+        try:
+            return self.remediation.change(record.workspace_id, record.id, changes)
+        except Conflict as exc:
+            raise TransientStepError(exc.message) from exc
 
     # --- steps ------------------------------------------------------------------------------
     def validate(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +82,7 @@ class WorkflowSteps(RemediationSteps):
         """Keep the task token; answer it at once if the decision came first."""
         record = self._record(state)
         token = state["task_token"]
-        record = self.remediation.store.update(record, task_token=token)
+        record = self._change(record, lambda _r: {"task_token": token})
         workflow = self.remediation.workflow
         if record.approved_by:
             workflow.approve(token, {"approved_by": record.approved_by})
@@ -101,7 +108,7 @@ class WorkflowSteps(RemediationSteps):
         ctx = self._context(record)
         done = self._guard(lambda: PLUGINS[record.action].execute(ctx, record.arguments))
         at = now_iso()
-        record = self.remediation.store.update(record, result={**done, "executed_at": at})
+        record = self._change(record, lambda _r: {"result": {**done, "executed_at": at}})
         self.remediation.store.note_execution(record.workspace_id,
                                               target_key(record.action, record.arguments),
                                               record.action, at)
@@ -119,7 +126,7 @@ class WorkflowSteps(RemediationSteps):
                                                                    record.result))
         verification = {"verified": result.verified, "message": result.message,
                         **result.details}
-        record = self.remediation.store.update(record, verification=verification)
+        record = self._change(record, lambda _r: {"verification": verification})
         event = "action_verified" if result.verified else "action_verification_failed"
         self.remediation.log(record, event, "system", {"message": result.message})
         return {**state, "verified": result.verified, "verification": verification}
@@ -130,7 +137,7 @@ class WorkflowSteps(RemediationSteps):
         undone = self._guard(lambda: PLUGINS[record.action].rollback(
             self._context(record), record.arguments, record.result))
         outcome = undone or {"message": f"{record.action} has nothing to undo"}
-        record = self.remediation.store.update(record, rollback=outcome)
+        record = self._change(record, lambda _r: {"rollback": outcome})
         self.remediation.log(record, "action_rollback", "system", outcome)
         return {**state, "rollback": outcome}
 
@@ -141,9 +148,11 @@ class WorkflowSteps(RemediationSteps):
         error = _error_text(state.get("error"))
         if record.state in TERMINAL:
             return {**state, "outcome": record.state}  # already recorded (a replay)
-        record = self.remediation.store.update(
-            record, state=outcome if outcome in OUTCOME_EVENTS else "failed",
-            finished_at=now_iso(), error=error or record.error)
+        # A denial's reason is on the record already (Step Functions may not carry it).
+        final = outcome if outcome in OUTCOME_EVENTS else "failed"
+        record = self._change(record, lambda r: {
+            "state": final, "finished_at": now_iso(),
+            "error": r.error if outcome == "rejected" and r.error else (error or r.error)})
         self.remediation.log(record, OUTCOME_EVENTS.get(outcome, "action_failed"), "system",
                              {"outcome": outcome, "error": error})
         return {**state, "outcome": record.state}

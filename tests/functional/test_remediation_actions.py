@@ -6,7 +6,6 @@ incident's actions and timeline show every step."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +13,11 @@ import pytest
 
 from tests.fake_kube.testing import NS, POD
 from tests.functional.conftest import Api, FakeCluster
+from tests.waiting import wait_until
 
 TERMINAL = {"succeeded", "rolled_back", "failed", "rejected", "timed_out"}
 
 
-def wait_until(check: Callable[[], Any], what: str, seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def action(api: Api, action_id: str) -> dict[str, Any]:

@@ -4,16 +4,14 @@ in-process to app.py's functions, each doing what a fake RemediationSteps says."
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.remediation_ports import RemediationSteps, StepFailed, TransientStepError
-
-WAIT_SECONDS = 30
+from tests.waiting import wait_until
 
 
 class FakeSteps(RemediationSteps):
@@ -80,14 +78,6 @@ def workflow(steps: FakeSteps) -> Any:
     return get_container().workflow_starter
 
 
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def finished(workflow: Any, arn: str) -> dict[str, Any]:

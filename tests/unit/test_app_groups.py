@@ -36,7 +36,8 @@ def test_one_group_registers_only_its_routes():
 def test_all_groups_are_registered_by_default():
     got = registered("")
     assert {"/webhook", "/incidents", "/health", "/api/security/tokens"} <= set(got["routes"])
-    assert sorted(got["events"]) == ["alerts_subscriber", "cluster_refresh", "diagnoses_consumer"]
+    assert sorted(got["events"]) == ["alerts_subscriber", "cluster_refresh", "diagnoses_consumer",
+                                     "mirror_expiry"]
     assert got["heavy"] == []
 
 
