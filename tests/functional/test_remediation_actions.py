@@ -75,19 +75,21 @@ def test_a_dry_run_returns_the_diff_and_changes_nothing(api: Api,
 
 
 def test_approving_runs_the_workflow_deletes_the_pod_and_verifies(
-        api: Api, demo_cluster: FakeCluster) -> None:
+        api: Api, demo_cluster: FakeCluster, make_key: Callable[..., str]) -> None:
     incident = incident_for(api)
     status, body = restart(api, incident, dry_run=False)
     assert status == 202 and body["status"] == "pending_approval", body
     waiting(api, body["action_id"])
     assert mutations(demo_cluster) == []
-    from chalicelib.bootstrap import get_container
-
-    get_container().remediation.approve("default", body["action_id"], "apikey:approver")
+    _, pending = api.call("GET", "/api/ai/approvals")
+    assert body["action_id"] in [a["id"] for a in pending["approvals"]]
+    approver = make_key("actions:execute", "incidents:read")
+    status, _ = api.call("POST", f"/api/ai/approvals/{body['action_id']}/approve", key=approver)
+    assert status == 200
     record = finished(api, body["action_id"])
     assert record["state"] == "succeeded", record
     assert record["verification"]["verified"] is True
-    assert record["approved_by"] == "apikey:approver"
+    assert record["approved_by"].startswith("apikey:")
     assert ("DELETE", f"/api/v1/namespaces/{NS}/pods/{POD}") in mutations(demo_cluster)
     _, actions = api.call("GET", f"/incidents/{incident}/actions")
     assert [(a["action"], a["outcome"]) for a in actions["actions"]] == [
@@ -196,3 +198,40 @@ def test_a_replayed_execute_step_does_not_run_twice(api: Api,
     assert len(mutations(demo_cluster)) == deletes
     arn = get_container().workflow_starter.start(body["action_id"], state)
     assert arn == record["execution_arn"]
+
+
+def test_llm_suggestions_outside_the_allowlist_never_reach_the_cluster(
+        api: Api, demo_cluster: FakeCluster) -> None:
+    from tests.fake_llm import FakeOpenAIServer
+    from tests.functional.test_incident_diagnosis import consume, request_for
+
+    malicious = {
+        "category": "CrashLoopBackOff-missing-config", "summary": "s", "root_cause": "r",
+        "confidence": 0.9, "fix_summary": "f",
+        "suggested_actions": [
+            {"name": "delete_namespace", "arguments": {"namespace": NS}},
+            {"name": "exec_shell", "arguments": {"command": "rm -rf /"}},
+            {"name": "restart_pod", "arguments": {"namespace": "kube-system",
+                                                  "pod_name": "coredns-ccb96694c-n2v7w"}},
+            {"name": "restart_pod", "arguments": {"namespace": NS, "pod_name": POD}}]}
+    with FakeOpenAIServer(malicious) as llm:
+        from chalicelib.bootstrap import get_container
+
+        get_container().llm_settings.update("default", {
+            "provider": "openai", "base_url": llm.url, "api_key": "k", "model": "m",
+            "max_retries": 0})
+        incident = incident_for(api)
+        consume(api, request_for(incident))
+    _, diagnosis = api.call("GET", f"/incidents/{incident}/diagnosis")
+    assert diagnosis["provider"] == "openai"
+    suggested = [(a["name"], a["arguments"].get("namespace"))
+                 for a in diagnosis["suggested_actions"]]
+    assert ("delete_namespace", NS) not in suggested and all(n != "exec_shell"
+                                                             for n, _ in suggested)
+    status, run = api.call("POST", "/api/ai/remediation/execute", body={
+        "plan_id": f"plan-{diagnosis['diagnosis_id']}", "dry_run": False})
+    assert status in (200, 202, 403), run  # a refused step may refuse the plan
+    records = get_container().remediation.list("default", incident_id=incident)
+    assert {(r.action, r.arguments.get("namespace"), r.state) for r in records} <= {
+        ("restart_pod", NS, "pending_approval"), ("restart_pod", "kube-system", "refused")}
+    assert mutations(demo_cluster) == []
