@@ -44,8 +44,9 @@ class RemediationPolicy(BaseModel):
     max_replicas: int = Field(default=20, ge=1, le=1000)
     max_memory_gib: float = Field(default=16.0, gt=0, le=1024)
     approval_timeout_seconds: int = Field(default=3600, ge=1, le=7 * 86400)
-    # How long verification waits for the cluster to show the action worked.
-    verify_timeout_seconds: int = Field(default=120, ge=0, le=600)
+    # How long verification waits for the cluster to show the action worked (the verify
+    # task's Lambda runs up to 300 s: .chalice/config.json).
+    verify_timeout_seconds: int = Field(default=240, ge=0, le=280)
     # Autonomy (seed 004 /autonomy): only low-risk actions listed here may run on their own.
     autonomy_enabled: bool = False
     autonomous_actions: list[str] = Field(default_factory=lambda: ["restart_pod"])
