@@ -77,3 +77,4 @@ def workload_body(name: str, replicas: int | None = None) -> Obj:
     if replicas is not None:
         spec |= {"replicas": replicas, "serviceName": name}
     return {"metadata": {"name": name}, "spec": spec}
+

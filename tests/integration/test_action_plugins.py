@@ -4,14 +4,12 @@ verify sees the result (and sees a failure), rollback undoes what can be undone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chalicelib.domain.remediation_ports import StepFailed
 from chalicelib.plugins.actions import PLUGINS
 from chalicelib.plugins.actions._base import ActionContext
-from tests.fake_kube import DEMO_CASE, FakeKubeServer
+from tests.fake_kube import FakeKubeServer
 from tests.fake_kube.testing import (
     DEPLOYMENTS,
     JOBS,
@@ -20,7 +18,6 @@ from tests.fake_kube.testing import (
     PDBS,
     POD,
     PODS,
-    TOKEN,
     connect,
     job_body,
     storefront_pods,
@@ -28,12 +25,6 @@ from tests.fake_kube.testing import (
 
 pytestmark = pytest.mark.integration
 DEPLOY = {"namespace": NS, "name": "storefront"}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeKubeServer]:
-    with FakeKubeServer.from_case_files(DEMO_CASE, token=TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture

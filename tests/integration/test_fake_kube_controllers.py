@@ -5,13 +5,12 @@ and the knobs that make verification fail (``fail_new_pods``)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
 from chalicelib.adapters.kubernetes_api import KubernetesClusterClient
-from tests.fake_kube import DEMO_CASE, FakeKubeServer
+from tests.fake_kube import FakeKubeServer
 from tests.fake_kube.testing import (
     DAEMONSETS,
     DEPLOYMENTS,
@@ -38,17 +37,6 @@ from tests.fake_kube.testing import (
 
 pytestmark = pytest.mark.integration
 
-@pytest.fixture
-def server() -> Iterator[FakeKubeServer]:
-    """A fresh demo cluster per test (writes change it)."""
-    with FakeKubeServer.from_case_files(DEMO_CASE, token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def kube(server: FakeKubeServer) -> KubernetesClusterClient:
-    """Drover's adapter on the fake server."""
-    return connect(server)
 
 
 def test_a_deleted_replicaset_pod_is_recreated_ready_under_a_new_name(

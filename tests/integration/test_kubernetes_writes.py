@@ -3,7 +3,6 @@ fake API server: dry runs, real writes, disruption budgets, refusals and error m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from chalicelib.adapters.kubernetes_api import KubernetesClusterClient
 from chalicelib.domain.clusters import ClusterRejected, ClusterUnreachable
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.remediation_ports import EvictionBlocked
-from tests.fake_kube import DEMO_CASE, FakeKubeServer
+from tests.fake_kube import FakeKubeServer
 from tests.fake_kube.testing import (
     CONFIGMAPS,
     DEPLOYMENTS,
@@ -25,7 +24,6 @@ from tests.fake_kube.testing import (
     POD,
     PODS,
     SECRETS,
-    TOKEN,
     Obj,
     connect,
     job_body,
@@ -36,17 +34,6 @@ from tests.fake_kube.testing import (
 
 pytestmark = pytest.mark.integration
 
-@pytest.fixture
-def server() -> Iterator[FakeKubeServer]:
-    """A fresh demo cluster per test (writes change it)."""
-    with FakeKubeServer.from_case_files(DEMO_CASE, token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def kube(server: FakeKubeServer) -> KubernetesClusterClient:
-    """Drover's adapter on the fake server."""
-    return connect(server)
 
 
 # Dry runs change nothing and answer with the object as it would be
