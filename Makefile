@@ -40,6 +40,8 @@ eval-diagnosis: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.analysis
 	$(BIN)/python -m bench.diagnosis
+	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.package_size
 	$(BIN)/python -m bench.storm
 
 package: $(STAMP)
