@@ -12,12 +12,13 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.aws import client, translate_errors
+from chalicelib.adapters.aws import translate_errors
 from chalicelib.adapters.dynamo_codec import from_item, to_item, to_value
 from chalicelib.adapters.dynamodb_incident_items import strip_keys
+from chalicelib.adapters.dynamodb_operations import TableAdapter
+from chalicelib.domain.clock import days_from_now_epoch
 from chalicelib.domain.cluster_ports import ClusterDataStore
 from chalicelib.domain.errors import DependencyUnavailable
 from chalicelib.domain.kube import Finding, Snapshot
@@ -29,19 +30,8 @@ LOG_DAYS = 30
 BATCH = 25
 
 
-def _expires(days: int) -> int:
-    return int((datetime.now(UTC) + timedelta(days=days)).timestamp())
-
-
-class DynamoClusterDataStore(ClusterDataStore):
+class DynamoClusterDataStore(TableAdapter, ClusterDataStore):
     """Snapshots, findings, health history and connection logs on DynamoDB."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
 
     @translate_errors("DynamoDB")
     def put_snapshot(self, snapshot: Snapshot, findings: list[Finding]) -> None:
@@ -70,7 +60,8 @@ class DynamoClusterDataStore(ClusterDataStore):
         chunk_pk = f"CLUSTER#{cluster_id}#{blob}#{taken_at}#{uuid.uuid4().hex[:8]}"
         chunks = [raw[i:i + CHUNK_BYTES] for i in range(0, len(raw), CHUNK_BYTES)] or [b""]
         self._batch_write([{"PutRequest": {"Item": to_item({
-            "pk": chunk_pk, "sk": f"{n:05d}", "data": chunk, "expires_at": _expires(BLOB_DAYS)})}}
+            "pk": chunk_pk, "sk": f"{n:05d}", "data": chunk,
+            "expires_at": days_from_now_epoch(BLOB_DAYS)})}}
             for n, chunk in enumerate(chunks)])
         head_key = {"pk": to_value(f"CLUSTER#{cluster_id}"), "sk": to_value(f"BLOB#{blob}")}
         old = self._ddb.put_item(TableName=self.table, ReturnValues="ALL_OLD", Item={
@@ -112,7 +103,7 @@ class DynamoClusterDataStore(ClusterDataStore):
         """Append one health point."""
         self._ddb.put_item(TableName=self.table, Item=to_item({
             **point, "pk": f"CLUSTER#{cluster_id}#HEALTH", "sk": point["at"],
-            "expires_at": _expires(HEALTH_DAYS)}))
+            "expires_at": days_from_now_epoch(HEALTH_DAYS)}))
 
     @translate_errors("DynamoDB")
     def health_history(self, cluster_id: str, *, since: str,
@@ -131,7 +122,8 @@ class DynamoClusterDataStore(ClusterDataStore):
         """Append a connection log entry."""
         self._ddb.put_item(TableName=self.table, Item=to_item({
             **entry, "pk": f"CLUSTER#{cluster_id}#LOG",
-            "sk": f"{entry['at']}#{uuid.uuid4().hex[:8]}", "expires_at": _expires(LOG_DAYS)}))
+            "sk": f"{entry['at']}#{uuid.uuid4().hex[:8]}",
+            "expires_at": days_from_now_epoch(LOG_DAYS)}))
 
     @translate_errors("DynamoDB")
     def logs(self, cluster_id: str, *, limit: int) -> list[dict[str, Any]]:

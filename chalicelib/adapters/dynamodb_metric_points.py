@@ -8,12 +8,13 @@ so a resource list reads current usage in one GetItem per cluster.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.aws import client, translate_errors
+from chalicelib.adapters.aws import translate_errors
 from chalicelib.adapters.dynamo_codec import from_item, to_item, to_value
-from chalicelib.domain.errors import DependencyUnavailable
+from chalicelib.adapters.dynamodb_cluster_data import batch_write
+from chalicelib.adapters.dynamodb_operations import TableAdapter
+from chalicelib.domain.clock import days_from_now_epoch
 from chalicelib.services.resources import MetricPointStore
 
 POINT_DAYS = 90
@@ -21,37 +22,17 @@ BATCH = 25
 PAGE = 1000
 
 
-def _expires() -> int:
-    return int((datetime.now(UTC) + timedelta(days=POINT_DAYS)).timestamp())
-
-
-class DynamoMetricPointStore(MetricPointStore):
+class DynamoMetricPointStore(TableAdapter, MetricPointStore):
     """Usage points and the latest usage of each cluster on DynamoDB."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
 
     @translate_errors("DynamoDB")
     def put_snapshot(self, cluster_id: str, at: str, series: dict[str, dict[str, Any]]) -> None:
         """Append one point per series, then replace the cluster's latest usage."""
-        expires = _expires()
+        expires = days_from_now_epoch(POINT_DAYS)
         requests = [{"PutRequest": {"Item": to_item({
             **values, "pk": f"METRICS#{cluster_id}#{name}", "sk": at, "expires_at": expires})}}
             for name, values in series.items()]
-        for start in range(0, len(requests), BATCH):
-            pending: dict[str, Any] = {self.table: requests[start:start + BATCH]}
-            for _ in range(8):  # unprocessed items are retried; the client backs off
-                pending = self._ddb.batch_write_item(RequestItems=pending).get(
-                    "UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise DependencyUnavailable("DynamoDB kept metric points unprocessed; retry",
-                                            dependency="DynamoDB")
+        batch_write(self._ddb, self.table, requests)
         self._ddb.put_item(TableName=self.table, Item=to_item({
             "pk": f"METRICS#{cluster_id}", "sk": "LATEST", "at": at, "series": series,
             "expires_at": expires}))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.aws import client, error_code, translate_errors
 from chalicelib.adapters.dynamo_codec import from_item, to_item, to_value
 from chalicelib.adapters.dynamodb_incident_items import strip_keys
+from chalicelib.domain.clock import days_from_now_epoch
 from chalicelib.domain.ports import (
     DeadLetter,
     DeadLetterStore,
@@ -27,10 +27,6 @@ DEPLOY_DAYS = 30
 DELIVERY_DAYS = 7
 # A DynamoDB item is at most 400 KB; keep the payload well under it.
 MAX_PAYLOAD_CHARS = 300_000
-
-
-def _expires(days: int) -> int:
-    return int((datetime.now().astimezone() + timedelta(days=days)).timestamp())
 
 
 class TableAdapter:
@@ -59,7 +55,8 @@ class DynamoDeadLetterStore(TableAdapter, DeadLetterStore):
         truncated = len(text) > MAX_PAYLOAD_CHARS
         data = {**asdict(entry), "payload": text[:MAX_PAYLOAD_CHARS], "truncated": truncated,
                 "pk": f"WS#{entry.workspace_id}#DEADLETTER",
-                "sk": f"{entry.timestamp}#{entry.id}", "expires_at": _expires(DEAD_LETTER_DAYS)}
+                "sk": f"{entry.timestamp}#{entry.id}",
+                "expires_at": days_from_now_epoch(DEAD_LETTER_DAYS)}
         self._ddb.put_item(TableName=self.table, Item=to_item(data))
 
     @translate_errors("DynamoDB")
@@ -90,7 +87,7 @@ class DynamoDeployLog(TableAdapter, DeployLog):
         item = {**deploy, "workspace_id": workspace_id,
                 "pk": f"WS#{workspace_id}#DEPLOYS#{deploy['service']}", "sk": sort,
                 "gsi1pk": f"WS#{workspace_id}#DEPLOYS", "gsi1sk": sort,
-                "expires_at": _expires(DEPLOY_DAYS)}
+                "expires_at": days_from_now_epoch(DEPLOY_DAYS)}
         self._ddb.put_item(TableName=self.table, Item=to_item(item))
 
     @translate_errors("DynamoDB")
@@ -133,7 +130,7 @@ class DynamoDeliveryLog(TableAdapter, DeliveryLog):
     def remember(self, workspace_id: str, source: str, delivery_id: str) -> None:
         """Record a processed delivery; recording it twice is harmless."""
         item = {**self._key(workspace_id, source, delivery_id),
-                "expires_at": {"N": str(_expires(DELIVERY_DAYS))}}
+                "expires_at": {"N": str(days_from_now_epoch(DELIVERY_DAYS))}}
         try:
             self._ddb.put_item(TableName=self.table, Item=item,
                                ConditionExpression="attribute_not_exists(pk)")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.aws import client, translate_errors
+from chalicelib.adapters.aws import translate_errors
 from chalicelib.adapters.dynamo_codec import from_item, to_item, to_value
 from chalicelib.adapters.dynamodb_incident_items import strip_keys
+from chalicelib.adapters.dynamodb_operations import TableAdapter
 from chalicelib.domain.clock import now_iso
 from chalicelib.services.resources import ResourceFieldStore
 
@@ -21,15 +22,8 @@ def _pk(workspace_id: str) -> str:
     return f"RESOURCEFIELDS#{workspace_id}"
 
 
-class DynamoResourceFieldStore(ResourceFieldStore):
+class DynamoResourceFieldStore(TableAdapter, ResourceFieldStore):
     """User fields of resources on DynamoDB."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
 
     @translate_errors("DynamoDB")
     def all(self, workspace_id: str) -> dict[str, dict[str, Any]]:
