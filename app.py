@@ -21,7 +21,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "clusters": ("chalicelib.api.clusters", "chalicelib.events.cluster_refresh",
                  "chalicelib.api.fleet_ops", "chalicelib.api.diagrams",
                  "chalicelib.api.pod_logs", "chalicelib.api.resources"),
-    "admin": ("chalicelib.api.admin",),
+    "admin": ("chalicelib.api.admin", "chalicelib.api.openapi"),
     "remediation": ("chalicelib.events.remediation_tasks", "chalicelib.api.actions",
                     "chalicelib.api.remediation_flows", "chalicelib.api.remediation_pulse",
                     "chalicelib.api.mirrors", "chalicelib.events.mirror_expiry"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Call, Reply, endpoint
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.action_catalog import ACTIONS
 from chalicelib.domain.command_parser import parse
 from chalicelib.domain.remediation import ActionRecord
 from chalicelib.domain.validation import parse_body
@@ -32,7 +33,8 @@ class ExecuteRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    action: str = Field(min_length=1, max_length=64)
+    action: str = Field(min_length=1, max_length=64,
+                        json_schema_extra={"enum": sorted(ACTIONS)})
     namespace: str = ""
     dry_run: bool = True
     approved: bool = False
@@ -90,7 +92,7 @@ def present(record: ActionRecord) -> dict[str, Any]:
             "diff": record.preview.get("diff", []), **record.decision, "record": record.public()}
 
 
-@endpoint(bp, "/actions/execute", methods=("POST",), scope=READ)
+@endpoint(bp, "/actions/execute", methods=("POST",), scope=READ, body=ExecuteRequest)
 def execute_action(call: Call) -> Any:
     """Dry-run (the default) or request an allowlisted action through the policy engine;
     executing needs ``actions:execute``."""
@@ -106,7 +108,8 @@ def execute_action(call: Call) -> Any:
     return body if record.state in ("dry_run", "succeeded") else Reply(202, body)
 
 
-@endpoint(bp, "/api/clusters/{id}/actions/execute", methods=("POST",), scope=EXECUTE)
+@endpoint(bp, "/api/clusters/{id}/actions/execute", methods=("POST",), scope=EXECUTE,
+          body=CommandRequest)
 def execute_command(call: Call, id: str) -> Any:
     """Parse a kubectl command into an allowlisted action and request it (dry run unless
     ``dry_run`` is false); anything else is refused with 400 and audited."""

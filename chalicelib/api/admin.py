@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from chalice import Blueprint
+from pydantic import BaseModel
 
 from chalicelib import __version__
 from chalicelib.api.http import Call, Reply, endpoint
@@ -15,6 +16,13 @@ from chalicelib.domain.clock import now_iso
 from chalicelib.domain.errors import BadRequest
 
 bp = Blueprint(__name__)
+
+
+class TokenRequest(BaseModel):
+    """A new API token: its name and scopes."""
+
+    name: str
+    scopes: list[str]
 _STARTED = time.time()
 
 
@@ -51,7 +59,8 @@ def list_tokens(call: Call) -> dict[str, Any]:
     return get_container().keys.list(call.workspace_id)
 
 
-@endpoint(bp, "/api/security/tokens", methods=("POST",), scope="settings:write")
+@endpoint(bp, "/api/security/tokens", methods=("POST",), scope="settings:write",
+          body=TokenRequest, status=201)
 def create_token(call: Call) -> Reply:
     """Create a token; the raw value is in this response only."""
     body = call.json_object()

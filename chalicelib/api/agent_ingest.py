@@ -11,6 +11,8 @@ from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.validation import parse_body
+from chalicelib.services.agent_reports import KubernetesReport
+from chalicelib.services.pod_failures import PodFailureReport
 
 bp = Blueprint(__name__)
 MAX_CLUSTER_NAME = 253
@@ -37,7 +39,8 @@ def _cluster(call: Call) -> str | None:
     return cluster
 
 
-@endpoint(bp, "/api/pods/failed", methods=("POST",), scope="ingest", audit_success=False)
+@endpoint(bp, "/api/pods/failed", methods=("POST",), scope="ingest", audit_success=False,
+          body=PodFailureReport)
 def report_failed_pod(call: Call) -> dict[str, Any]:
     """Record a failed pod reported by the Kure agent (seed 002)."""
     return get_container().pod_failures.report(call.workspace_id, call.json(), _cluster(call),
@@ -45,7 +48,7 @@ def report_failed_pod(call: Call) -> dict[str, Any]:
 
 
 @endpoint(bp, "/api/pods/dismiss-deleted", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=DeletedPod)
 def dismiss_deleted_pod(call: Call) -> dict[str, Any]:
     """Resolve the active failures of a pod that was deleted or recovered (seed 002)."""
     pod = parse_body(DeletedPod, call.json(), "deleted pod notice")
@@ -54,7 +57,7 @@ def dismiss_deleted_pod(call: Call) -> dict[str, Any]:
 
 
 @endpoint(bp, "/api/agents/kubernetes/report", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=KubernetesReport)
 def kubernetes_report(call: Call) -> dict[str, Any]:
     """Turn a Pulse Kubernetes agent report into firing and resolved alerts (seed 001)."""
     return get_container().agent_reports.kubernetes(call.workspace_id, call.json(),

@@ -52,7 +52,8 @@ DROVER_FIELDS = ("region", "timeout_seconds", "max_retries", "max_output_tokens"
 class KureLlmConfig(LlmSettingsFields):
     """Kure's ``LLMConfigCreate`` (provider, api_key, model, base_url) plus Drover's knobs."""
 
-    provider: str = Field(min_length=1, max_length=40)
+    provider: str = Field(min_length=1, max_length=40,
+                          json_schema_extra={"enum": list(KURE_PROVIDERS)})
 
 
 def _actor(call: Call) -> str:
@@ -141,7 +142,7 @@ def llm_status(call: Call) -> dict[str, Any]:
     return {**status, **view}
 
 
-@endpoint(bp, "/api/admin/llm/config", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/admin/llm/config", methods=("POST",), scope=SETTINGS_WRITE, body=KureLlmConfig)
 def llm_config(call: Call) -> dict[str, Any]:
     """Save the workspace's LLM configuration (Kure's provider names accepted)."""
     c = get_container()
@@ -153,7 +154,8 @@ def llm_config(call: Call) -> dict[str, Any]:
     return {**kure_view(public), "id": f"llm-{call.workspace_id}", "updated_at": now_iso()}
 
 
-@endpoint(bp, "/api/admin/llm/test", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/admin/llm/test", methods=("POST",), scope=SETTINGS_WRITE,
+          body=KureLlmConfig, body_required=False)
 def llm_test(call: Call) -> dict[str, Any]:
     """Try a configuration without saving it (the saved one when no body is sent)."""
     c = get_container()

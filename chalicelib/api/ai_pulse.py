@@ -20,6 +20,7 @@ from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.diagnosis import Diagnosis
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.knowledge import KnowledgeEntry
 from chalicelib.domain.llm import LlmSettingsFields
 from chalicelib.domain.validation import parse_body
 from chalicelib.services.ai_pulse import (
@@ -32,6 +33,14 @@ from chalicelib.services.ai_pulse import (
 from chalicelib.services.evidence import SubjectHint
 
 bp = Blueprint(__name__)
+
+
+class KnowledgeExport(BaseModel):
+    """An export of knowledge entries to import, all or none."""
+
+    version: int = 1
+    entries: list[KnowledgeEntry]
+    replace: bool = False
 READ = "incidents:read"
 WRITE = "incidents:write"
 SETTINGS_READ = "settings:read"
@@ -130,11 +139,6 @@ def _knowledge() -> WorkspaceKnowledge:
     return WorkspaceKnowledge(get_container().knowledge_store)
 
 
-def _optional_body(call: Call) -> dict[str, Any]:
-    """The JSON object sent, or {} when the body is empty (these bodies are optional)."""
-    return call.json_object() if (call.request.raw_body or b"").strip() else {}
-
-
 def _actor(call: Call) -> str:
     return call.principal.actor if call.principal else "anonymous"
 
@@ -160,7 +164,8 @@ def get_settings(call: Call) -> dict[str, Any]:
     return _pulse().settings_view(call.workspace_id)
 
 
-@endpoint(bp, "/api/settings/ai/update", methods=("PUT", "POST"), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/settings/ai/update", methods=("PUT", "POST"), scope=SETTINGS_WRITE,
+          body=SettingsUpdate)
 def update_settings(call: Call) -> dict[str, Any]:
     """Change the AI settings; fields this server does not know are listed, not kept."""
     body = call.json_object()
@@ -177,15 +182,16 @@ def list_models(call: Call) -> dict[str, Any]:
     return {**found, "models": [{"id": m["id"], "name": m["id"]} for m in found["models"]]}
 
 
-@endpoint(bp, "/api/ai/test", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/ai/test", methods=("POST",), scope=SETTINGS_WRITE,
+          body=ProviderTest, body_required=False)
 def test_provider(call: Call) -> dict[str, Any]:
     """Ask the provider (saved settings, or unsaved ones in the body) for a one-word answer."""
-    req = parse_body(ProviderTest, _optional_body(call), "provider test")
+    req = parse_body(ProviderTest, call.optional_object(), "provider test")
     return _pulse().test(call.workspace_id, req.model_dump(exclude_none=True))
 
 
 # --- execution and investigations -----------------------------------------------------------
-@endpoint(bp, "/api/ai/execute", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/ai/execute", methods=("POST",), scope=WRITE, body=ExecuteRequest)
 def execute(call: Call) -> dict[str, Any]:
     """Answer a prompt with a diagnosis (of the named object, else the cluster's worst
     problem); suggested actions are returned, never executed."""
@@ -201,7 +207,7 @@ def execute(call: Call) -> dict[str, Any]:
     return answer(diagnosis)
 
 
-@endpoint(bp, "/api/ai/investigate-alert", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/ai/investigate-alert", methods=("POST",), scope=WRITE, body=AlertInvestigation)
 def investigate_alert(call: Call) -> dict[str, Any]:
     """Investigate an alert: an ``alert_id`` is an incident (its stored diagnosis, or a new
     one with ``fresh``); otherwise the payload's words and resource are diagnosed."""
@@ -223,7 +229,7 @@ def investigate_alert(call: Call) -> dict[str, Any]:
     return answer(diagnosis, alert_id=None, incident_id=None)
 
 
-@endpoint(bp, "/api/ai/kubernetes/analyze", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/ai/kubernetes/analyze", methods=("POST",), scope=WRITE, body=ClusterAnalysis)
 def analyze_cluster(call: Call) -> dict[str, Any]:
     """A cluster's analyzer findings (refreshed) and a diagnosis of the most severe one."""
     req = parse_body(ClusterAnalysis, call.json_object(), "cluster analysis")
@@ -284,14 +290,16 @@ def list_knowledge(call: Call) -> dict[str, Any]:
             "guest_id": guest_id}
 
 
-@endpoint(bp, "/api/ai/knowledge/save", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/ai/knowledge/save", methods=("POST",), scope=SETTINGS_WRITE,
+          body=KnowledgeEntry)
 def save_knowledge(call: Call) -> dict[str, Any]:
     """Create or replace one entry (matched by every later diagnosis of the workspace)."""
     entry, created = _knowledge().save(call.workspace_id, call.json_object())
     return {"success": True, "created": created, "entry": entry.model_dump(mode="json")}
 
 
-@endpoint(bp, "/api/ai/knowledge/delete", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/ai/knowledge/delete", methods=("POST",), scope=SETTINGS_WRITE,
+          body=KnowledgeRef)
 def delete_knowledge(call: Call) -> dict[str, Any]:
     """Remove one entry by ``id``."""
     req = parse_body(KnowledgeRef, call.json_object(), "knowledge reference")
@@ -302,10 +310,11 @@ def delete_knowledge(call: Call) -> dict[str, Any]:
     return {"success": True, "deleted": entry_id}
 
 
-@endpoint(bp, "/api/ai/knowledge/clear", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/ai/knowledge/clear", methods=("POST",), scope=SETTINGS_WRITE,
+          body=GuestScope, body_required=False)
 def clear_knowledge(call: Call) -> dict[str, Any]:
     """Remove every entry of the workspace, or one guest's."""
-    req = parse_body(GuestScope, _optional_body(call), "knowledge scope")
+    req = parse_body(GuestScope, call.optional_object(), "knowledge scope")
     deleted = _knowledge().clear(call.workspace_id, req.guest_id)
     return {"success": True, "deleted": deleted, "guest_id": req.guest_id}
 
@@ -316,7 +325,8 @@ def export_knowledge(call: Call) -> dict[str, Any]:
     return _knowledge().export(call.workspace_id, call.query("guest_id"))
 
 
-@endpoint(bp, "/api/ai/knowledge/import", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/ai/knowledge/import", methods=("POST",), scope=SETTINGS_WRITE,
+          body=KnowledgeExport)
 def import_knowledge(call: Call) -> dict[str, Any]:
     """Store an export's entries, all or none (``replace: true`` drops the others first)."""
     return _knowledge().import_entries(call.workspace_id, call.json_object())
@@ -337,7 +347,7 @@ def cost_reset(call: Call) -> dict[str, Any]:
             "reset_by": actor}
 
 
-@endpoint(bp, "/api/ai/cost/export", scope=SETTINGS_READ)
+@endpoint(bp, "/api/ai/cost/export", scope=SETTINGS_READ, media=("text/csv", "application/json"))
 def cost_export(call: Call) -> Any:
     """Every usage record of the last ``days`` days (default 90): CSV, or ``format=json``."""
     fmt = (call.query("format") or "csv").lower()

@@ -9,14 +9,41 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
+from pydantic import BaseModel, Field
 
 from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.clock import parse_time
 from chalicelib.domain.errors import BadRequest
-from chalicelib.services.alerts_v1 import MAX_HISTORY_SCAN, check_alert_id
+from chalicelib.services.alerts_v1 import MAX_HISTORY_SCAN, AlertsConfigUpdate, check_alert_id
 
 bp = Blueprint(__name__)
+
+
+class AlertRef(BaseModel):
+    """Names one alert: its identifier (or the legacy id) or its incident id."""
+
+    alertIdentifier: str | None = Field(default=None, max_length=500)
+    legacyAlertId: str | None = Field(default=None, max_length=500)
+    id: str | None = Field(default=None, max_length=500)
+
+
+class NoteRequest(BaseModel):
+    """A note for an alert's incident timeline (1 to 4,000 characters)."""
+
+    alertIdentifier: str | None = Field(default=None, max_length=500)
+    legacyAlertId: str | None = Field(default=None, max_length=500)
+    alert_id: str | None = Field(default=None, max_length=500)
+    incident_id: str | None = Field(default=None, max_length=500)
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class AlertRefs(BaseModel):
+    """Up to 100 alert identifiers (under any of seed 001's names)."""
+
+    alertIdentifiers: list[str] | None = Field(default=None, max_length=100)
+    legacyAlertIds: list[str] | None = Field(default=None, max_length=100)
+    alertIds: list[str] | None = Field(default=None, max_length=100)
 MAX_HISTORY_PAGE = 1000
 MAX_BULK = 100
 MAX_NOTE = 4000
@@ -90,7 +117,8 @@ def incident_timeline(call: Call) -> Any:
     raise BadRequest("Missing alert_identifier or resource_id", code="missing_parameter")
 
 
-@endpoint(bp, "/api/alerts/incidents/note", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/incidents/note", methods=("POST",), scope="incidents:write",
+          body=NoteRequest)
 def add_note(call: Call) -> dict[str, Any]:
     """Add a note to an alert's incident timeline."""
     body = call.json_object()
@@ -116,19 +144,20 @@ def _change(call: Call, action: str, alert_id: str | None) -> dict[str, Any]:
     return {"success": True, "id": incident.id, "state": incident.state}
 
 
-@endpoint(bp, "/api/alerts/acknowledge", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/acknowledge", methods=("POST",), scope="incidents:write", body=AlertRef)
 def acknowledge(call: Call) -> dict[str, Any]:
     """Acknowledge the alert named in the body."""
     return _change(call, "acknowledge", None)
 
 
-@endpoint(bp, "/api/alerts/unacknowledge", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/unacknowledge", methods=("POST",), scope="incidents:write",
+          body=AlertRef)
 def unacknowledge(call: Call) -> dict[str, Any]:
     """Take back an acknowledgement: the incident is open again."""
     return _change(call, "unacknowledge", None)
 
 
-@endpoint(bp, "/api/alerts/clear", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/clear", methods=("POST",), scope="incidents:write", body=AlertRef)
 def clear(call: Call) -> dict[str, Any]:
     """Clear the alert: its incident is resolved."""
     return _change(call, "clear", None)
@@ -166,13 +195,14 @@ def _bulk(call: Call, action: str) -> dict[str, Any]:
     return get_container().pulse_alerts.bulk(call.workspace_id, ids, action, _actor(call))
 
 
-@endpoint(bp, "/api/alerts/bulk/acknowledge", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/bulk/acknowledge", methods=("POST",), scope="incidents:write",
+          body=AlertRefs)
 def bulk_acknowledge(call: Call) -> dict[str, Any]:
     """Acknowledge many alerts; one result per id."""
     return _bulk(call, "acknowledge")
 
 
-@endpoint(bp, "/api/alerts/bulk/clear", methods=("POST",), scope="incidents:write")
+@endpoint(bp, "/api/alerts/bulk/clear", methods=("POST",), scope="incidents:write", body=AlertRefs)
 def bulk_clear(call: Call) -> dict[str, Any]:
     """Clear many alerts; one result per id."""
     return _bulk(call, "clear")
@@ -184,7 +214,8 @@ def get_config(call: Call) -> dict[str, Any]:
     return get_container().pulse_alerts.config(call.workspace_id)
 
 
-@endpoint(bp, "/api/alerts/config", methods=("PUT",), scope="settings:write")
+@endpoint(bp, "/api/alerts/config", methods=("PUT",), scope="settings:write",
+          body=AlertsConfigUpdate)
 def put_config(call: Call) -> dict[str, Any]:
     """Change the alert lifecycle policy (fields left out keep their value)."""
     return get_container().pulse_alerts.update_config(call.workspace_id, call.json_object(),

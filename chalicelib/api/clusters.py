@@ -14,7 +14,8 @@ from chalice import Blueprint
 from chalicelib.api.http import Call, Reply, endpoint
 from chalicelib.api.listing import PageRequest
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.clusters import Cluster
+from chalicelib.domain.clusters import Cluster, ClusterInput, Credentials
+from chalicelib.services.clusters import ClusterUpdate, ShareRequest
 
 bp = Blueprint(__name__)
 READ, WRITE = "clusters:read", "clusters:write"
@@ -30,7 +31,7 @@ def _sort_key(cluster: dict[str, Any], field: str) -> Any:
     return cluster.get(field)
 
 
-@endpoint(bp, V1, methods=("POST",), scope=WRITE)
+@endpoint(bp, V1, methods=("POST",), scope=WRITE, body=ClusterInput, status=201)
 def register(call: Call) -> Reply:
     """Register a cluster, test it and take its first snapshot (201 even when the test
     fails: the status and last_error say why, and the credentials can be fixed)."""
@@ -64,7 +65,7 @@ def get_cluster(call: Call, name: str) -> dict[str, Any]:
     return get_container().clusters.get(call.workspace_id, name).public()
 
 
-@endpoint(bp, V1 + "/{name}", methods=("PUT",), scope=WRITE)
+@endpoint(bp, V1 + "/{name}", methods=("PUT",), scope=WRITE, body=ClusterUpdate)
 def update_cluster(call: Call, name: str) -> dict[str, Any]:
     """Change server, description or provider."""
     return get_container().clusters.update(call.workspace_id, name, call.json()).public()
@@ -121,13 +122,13 @@ def cluster_logs(call: Call, name: str) -> dict[str, Any]:
     return {"name": name, "logs": get_container().clusters.logs(call.workspace_id, name, limit)}
 
 
-@endpoint(bp, V1 + "/{name}/credentials", methods=("PUT",), scope=WRITE)
+@endpoint(bp, V1 + "/{name}/credentials", methods=("PUT",), scope=WRITE, body=Credentials)
 def rotate_credentials(call: Call, name: str) -> dict[str, Any]:
     """Replace the credentials and test them."""
     return get_container().clusters.rotate_credentials(call.workspace_id, name, call.json())
 
 
-@endpoint(bp, V1 + "/{name}/share", methods=("POST",), scope=WRITE)
+@endpoint(bp, V1 + "/{name}/share", methods=("POST",), scope=WRITE, body=ShareRequest)
 def share_cluster(call: Call, name: str) -> dict[str, Any]:
     """Let another workspace read this cluster."""
     return get_container().clusters.share(call.workspace_id, name, call.json()).public()

@@ -51,7 +51,7 @@ def present(diagnosis: Diagnosis) -> dict[str, Any]:
     return body
 
 
-@endpoint(bp, "/api/diagnose", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/diagnose", methods=("POST",), scope=WRITE, body=DiagnoseRequest)
 def diagnose(call: Call) -> dict[str, Any]:
     """Diagnose a question, against the named (or default) cluster when one is registered."""
     req = parse_body(DiagnoseRequest, call.json_object(), "diagnose request")
@@ -83,7 +83,7 @@ def incident_diagnosis(call: Call, incident_id: str) -> dict[str, Any]:
     return present(diagnosis)
 
 
-@endpoint(bp, "/bot/interact", methods=("POST",), scope=READ)
+@endpoint(bp, "/bot/interact", methods=("POST",), scope=READ, body=BotRequest)
 def bot_interact(call: Call) -> dict[str, Any]:
     """Answer a chat message about an incident or the cluster; never applies anything."""
     req = parse_body(BotRequest, call.json_object(), "bot message")

@@ -80,7 +80,8 @@ def workload_graph(call: Call, namespace: str, kind: str, name: str) -> dict[str
                                                    name)
 
 
-@endpoint(bp, BASE + "/manifest/{namespace}/{kind}/{name}", scope=READ)
+@endpoint(bp, BASE + "/manifest/{namespace}/{kind}/{name}", scope=READ,
+          media=("text/yaml", "application/json"))
 def manifest(call: Call, namespace: str, kind: str, name: str) -> Response:
     """The live manifest as YAML (``text/yaml``; JSON ``{"manifest": ...}`` for a caller
     that accepts only JSON). Secrets: 403, never asked for; synthesized nodes: 400.

@@ -21,11 +21,11 @@ from chalicelib.api.cluster_ref import cluster_for, requested_cluster
 from chalicelib.api.http import Call, Reply, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import BadRequest
-from chalicelib.services.etcd import EtcdService
+from chalicelib.services.etcd import EtcdService, RestoreRequest, SnapshotRequest
 from chalicelib.services.gpu_fleet import GpuFleetService
 from chalicelib.services.monitoring import MonitoringService
 from chalicelib.services.support_bundle import SupportBundleService
-from chalicelib.services.upgrade_risk import UpgradeRiskService
+from chalicelib.services.upgrade_risk import UpgradeRequest, UpgradeRiskService
 
 bp = Blueprint(__name__)
 READ, WRITE = "clusters:read", "clusters:write"
@@ -35,10 +35,6 @@ NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 def _actor(call: Call) -> str:
     return call.principal.actor if call.principal else "anonymous"
 
-
-def _body(call: Call) -> Any:
-    # The snapshot request's body is optional: an empty one takes the defaults.
-    return call.json_object() if (call.request.raw_body or b"").strip() else {}
 
 
 def _monitoring() -> MonitoringService:
@@ -56,7 +52,7 @@ def _bundles() -> SupportBundleService:
     return SupportBundleService(c.clusters, c.snapshots, c.fleet_records)
 
 
-@endpoint(bp, "/api/clusters/{id}/upgrade-risk", methods=("POST",), scope=READ)
+@endpoint(bp, "/api/clusters/{id}/upgrade-risk", methods=("POST",), scope=READ, body=UpgradeRequest)
 def upgrade_risk(call: Call, id: str) -> dict[str, Any]:
     """Risk of upgrading a component of a cluster (by id or name) to a target version."""
     c = get_container()
@@ -102,14 +98,15 @@ def etcd_snapshots(call: Call) -> dict[str, Any]:
     return _etcd().list(call.workspace_id, requested_cluster(call))
 
 
-@endpoint(bp, "/api/etcd/snapshot", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/etcd/snapshot", methods=("POST",), scope=WRITE,
+          body=SnapshotRequest, body_required=False, status=202)
 def etcd_snapshot(call: Call) -> Reply:
     """Record an on-demand snapshot request; 202 with the steps an operator runs."""
     return Reply(202, _etcd().request_snapshot(call.workspace_id, requested_cluster(call),
-                                               _actor(call), _body(call)))
+                                               _actor(call), call.optional_object()))
 
 
-@endpoint(bp, "/api/etcd/restore", methods=("POST",), scope=WRITE)
+@endpoint(bp, "/api/etcd/restore", methods=("POST",), scope=WRITE, body=RestoreRequest, status=202)
 def etcd_restore(call: Call) -> Reply:
     """Record a restore request for a listed snapshot; 202 with the operator's procedure."""
     return Reply(202, _etcd().request_restore(call.workspace_id, requested_cluster(call),

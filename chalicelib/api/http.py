@@ -18,6 +18,7 @@ from typing import Any
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.route_docs import record
 from chalicelib.bootstrap import get_container
 from chalicelib.config import MAX_BODY_BYTES
 from chalicelib.domain.auth import Principal
@@ -101,6 +102,10 @@ class Call:
             raise BadRequest(f"request body is not valid JSON: {exc}",
                              code="invalid_json") from None
 
+    def optional_object(self) -> dict[str, Any]:
+        """The JSON object sent, or an empty one when the body is empty (optional bodies)."""
+        return self.json_object() if (self.request.raw_body or b"").strip() else {}
+
     def json_object(self) -> dict[str, Any]:
         """The JSON body, which must be an object."""
         body = self.json()
@@ -142,13 +147,14 @@ def _basic_password(value: str) -> str | None:
 def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
              scope: str | None = None, public: bool = False,
              workspace_param: str | None = None,
-             audit_success: bool = True) -> Callable[..., Any]:
+             audit_success: bool = True, **declared: Any) -> Callable[..., Any]:
     """Register a route that authenticates, checks the scope, and answers errors as JSON.
 
     Mutating requests are appended to the audit log with their outcome. Machine traffic
     (alert deliveries) sets ``audit_success=False``: what it changed is on the incidents'
     timelines, so only its refusals and failures are audited, and an alert costs no
-    extra write.
+    extra write. ``declared`` (``body``, ``response``, ``status``, ``query`` models) goes
+    into the OpenAPI document (see route_docs.RouteDoc).
     """
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -173,6 +179,7 @@ def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
             return response
 
         bp.route(path, methods=list(methods), content_types=JSON_TYPES)(view)
+        record(handler, path, methods, scope=scope, public=public, **declared)
         return view
 
     return decorator

@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.http import Call, endpoint
+from chalicelib.api.route_docs import AnyJson
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import BadRequest
@@ -18,6 +19,7 @@ from chalicelib.domain.signatures import (
     verify_pagerduty,
 )
 from chalicelib.plugins.normalizers import NormalizeContext, detect_source
+from chalicelib.services.deploys import DeployEvent
 
 bp = Blueprint(__name__)
 MAX_CLUSTER_NAME = 253
@@ -32,7 +34,7 @@ def _context(call: Call) -> NormalizeContext:
 
 
 @endpoint(bp, "/webhook", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=AnyJson)
 def post_webhook(call: Call) -> dict[str, Any]:
     """Ingest an alert payload; X-Source or ?source= picks the normalizer, else its shape."""
     context = _context(call)
@@ -72,7 +74,7 @@ def _check_pagerduty_signature(call: Call) -> None:
 
 
 @endpoint(bp, "/webhook/pagerduty", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=AnyJson)
 def post_pagerduty(call: Call) -> dict[str, Any]:
     """PagerDuty v3 webhooks: signature, X-Webhook-Id replay protection, state sync."""
     _check_pagerduty_signature(call)
@@ -91,7 +93,7 @@ def post_pagerduty(call: Call) -> dict[str, Any]:
 
 
 @endpoint(bp, "/webhook/sns", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=AnyJson)
 def post_sns(call: Call) -> dict[str, Any]:
     """An SNS HTTPS subscription: verified, confirmed if allowlisted, then ingested."""
     return get_container().sns_http.handle(call.workspace_id, call.json(), _context(call))
@@ -108,7 +110,7 @@ def get_dead_letters(call: Call) -> dict[str, Any]:
             "count": len(entries)}
 
 
-@endpoint(bp, "/webhook/deploy", methods=("POST",), scope="ingest")
+@endpoint(bp, "/webhook/deploy", methods=("POST",), scope="ingest", body=DeployEvent)
 def post_deploy(call: Call) -> dict[str, Any]:
     """Record a deploy event from CI/CD (seed 004)."""
     return get_container().deploys.add(call.workspace_id, call.json())

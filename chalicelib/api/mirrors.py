@@ -15,7 +15,7 @@ from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Call, endpoint
-from chalicelib.api.remediation_pulse import EXECUTE, READ, actor, optional_body
+from chalicelib.api.remediation_pulse import EXECUTE, READ, actor
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.kube import Obj
@@ -93,11 +93,12 @@ class Deploy(BaseModel):
     manifest: str | None = Field(default=None, max_length=200_000)
 
 
-@endpoint(bp, "/api/mirror/deploy/{pod_id}", methods=("POST",), scope=EXECUTE)
+@endpoint(bp, "/api/mirror/deploy/{pod_id}", methods=("POST",), scope=EXECUTE,
+          body=Deploy, body_required=False)
 def deploy(call: Call, pod_id: str) -> dict[str, Any]:
     """Deploy the fixed copy of a failing pod's workload (its preview, or the manifest
     sent) beside the original, until its TTL passes."""
-    req = parse_body(Deploy, optional_body(call), "mirror deployment")
+    req = parse_body(Deploy, call.optional_object(), "mirror deployment")
     live = get_container().mirrors.deploy(call.workspace_id, actor(call), pod_id[:100],
                                           ttl_seconds=req.ttl_seconds, manifest=req.manifest)
     return {**live_view(live), "fixed_manifest": live.fixed_manifest,
@@ -139,7 +140,8 @@ def get_ttl(call: Call) -> dict[str, Any]:
     return get_container().mirrors.ttl_setting(call.workspace_id)
 
 
-@endpoint(bp, "/api/admin/settings/mirror-ttl", methods=("PUT",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/api/admin/settings/mirror-ttl", methods=("PUT",), scope=SETTINGS_WRITE,
+          body=TtlSetting)
 def put_ttl(call: Call) -> dict[str, Any]:
     """Set how long new mirrors live (30 to 3600 seconds)."""
     req = parse_body(TtlSetting, call.json_object(), "mirror TTL setting")

@@ -11,6 +11,7 @@ from chalice import Blueprint
 
 from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
+from chalicelib.services.pod_failures import StatusUpdate
 
 bp = Blueprint(__name__)
 
@@ -37,7 +38,8 @@ def list_ignored(call: Call) -> list[dict[str, Any]]:
     return get_container().pod_failures.list(call.workspace_id, "ignored")
 
 
-@endpoint(bp, "/api/pods/{pod_id}/status", methods=("PUT",), scope="incidents:write")
+@endpoint(bp, "/api/pods/{pod_id}/status", methods=("PUT",), scope="incidents:write",
+          body=StatusUpdate)
 def update_status(call: Call, pod_id: str) -> dict[str, Any]:
     """Set a pod failure's status: new, investigating, resolved or ignored."""
     return get_container().pod_failures.set_status(call.workspace_id, pod_id,

@@ -17,7 +17,8 @@ from chalicelib.api.http import Call, Reply, endpoint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.validation import parse_body
-from chalicelib.domain.workflows import WorkflowRun
+from chalicelib.domain.workflows import Runbook, WorkflowRun
+from chalicelib.services.runbooks import GenerateRequest
 
 bp = Blueprint(__name__)
 READ = "incidents:read"
@@ -67,7 +68,7 @@ def list_workflows(call: Call) -> dict[str, Any]:
     return {**body, "warnings": warnings} if warnings else body
 
 
-@endpoint(bp, "/workflows/{id}/execute", methods=("POST",), scope=READ)
+@endpoint(bp, "/workflows/{id}/execute", methods=("POST",), scope=READ, body=WorkflowExecuteRequest)
 def execute_workflow(call: Call, id: str) -> Any:
     """Run a workflow: checks, then each action step as an action request (a dry run unless
     ``dry_run`` is false, which needs ``actions:execute``)."""
@@ -105,13 +106,13 @@ def list_all_runbooks(call: Call) -> dict[str, Any]:
             "builtin_count": len(runbooks) - generated, "generated_count": generated}
 
 
-@endpoint(bp, "/runbooks/generate", methods=("POST",), scope=READ)
+@endpoint(bp, "/runbooks/generate", methods=("POST",), scope=READ, body=GenerateRequest)
 def generate_runbook(call: Call) -> dict[str, Any]:
     """A runbook draft learned from resolved incidents of one diagnosis category."""
     return get_container().runbooks.generate(call.workspace_id, call.json_object())
 
 
-@endpoint(bp, "/runbooks/generate/approve", methods=("POST",), scope=SETTINGS_WRITE)
+@endpoint(bp, "/runbooks/generate/approve", methods=("POST",), scope=SETTINGS_WRITE, body=Runbook)
 def approve_runbook(call: Call) -> dict[str, Any]:
     """Save a reviewed runbook draft."""
     return get_container().runbooks.approve(call.workspace_id, _actor(call),

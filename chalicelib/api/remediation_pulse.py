@@ -53,11 +53,6 @@ def can_execute(call: Call) -> bool:
     return bool(call.principal and call.principal.has(EXECUTE))
 
 
-def optional_body(call: Call) -> dict[str, Any]:
-    """The JSON object sent, or an empty one when the body is empty."""
-    return call.json_object() if (call.request.raw_body or b"").strip() else {}
-
-
 # --- approvals -------------------------------------------------------------------------------
 def _approval_status(record: ActionRecord) -> str:
     denied = any(s.get("step") == "denied" for s in record.steps)
@@ -134,10 +129,11 @@ class Denial(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-@endpoint(bp, "/api/ai/approvals/{id}/deny", methods=("POST",), scope=EXECUTE)
+@endpoint(bp, "/api/ai/approvals/{id}/deny", methods=("POST",), scope=EXECUTE,
+          body=Denial, body_required=False)
 def deny(call: Call, id: str) -> dict[str, Any]:
     """Deny a waiting action: its workflow ends, rejected, without running it."""
-    req = parse_body(Denial, optional_body(call), "denial")
+    req = parse_body(Denial, call.optional_object(), "denial")
     record = get_container().remediation.deny(call.workspace_id, id[:100], actor(call),
                                               req.reason)
     return {**approval(record, _timeout(call)), "success": True,
@@ -158,7 +154,7 @@ class RunCommand(BaseModel):
     approved: bool = False
 
 
-@endpoint(bp, "/api/ai/run-command", methods=("POST",), scope=READ)
+@endpoint(bp, "/api/ai/run-command", methods=("POST",), scope=READ, body=RunCommand)
 def run_command(call: Call) -> Any:
     """A kubectl command parsed into one allowlisted action and requested (a dry run unless
     ``dry_run`` is false, which needs ``actions:execute``); anything else is refused."""
@@ -273,7 +269,7 @@ class PlanApproval(BaseModel):
     approved_by: str | None = Field(default=None, max_length=200)
 
 
-@endpoint(bp, "/api/ai/remediation/approve", methods=("POST",), scope=EXECUTE)
+@endpoint(bp, "/api/ai/remediation/approve", methods=("POST",), scope=EXECUTE, body=PlanApproval)
 def approve_plan(call: Call) -> dict[str, Any]:
     """Approve a plan as the caller (the body's ``approved_by`` is kept as a note)."""
     req = parse_body(PlanApproval, call.json_object(), "plan approval")
@@ -293,7 +289,7 @@ class PlanRun(BaseModel):
     approved: bool = False
 
 
-@endpoint(bp, "/api/ai/remediation/execute", methods=("POST",), scope=READ)
+@endpoint(bp, "/api/ai/remediation/execute", methods=("POST",), scope=READ, body=PlanRun)
 def execute_plan(call: Call) -> Any:
     """Dry-run every step (the default), or, with ``dry_run`` false and
     ``actions:execute``, run the plan once: each step is pre-approved only if the plan was
@@ -314,7 +310,7 @@ def execute_plan(call: Call) -> Any:
     return body if body["status"] in TERMINAL | {"completed"} else Reply(202, body)
 
 
-@endpoint(bp, "/api/ai/remediation/rollback", methods=("POST",), scope=EXECUTE)
+@endpoint(bp, "/api/ai/remediation/rollback", methods=("POST",), scope=EXECUTE, body=PlanRun)
 def rollback_plan(call: Call) -> Any:
     """Request the inverse of each executed step that can be undone (409 naming why when
     none can); the inverses wait for approval unless ``approved`` is true."""

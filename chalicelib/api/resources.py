@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalice import Blueprint
+from pydantic import BaseModel
 
 from chalicelib.api.cluster_ref import requested_cluster
 from chalicelib.api.http import Call, endpoint
@@ -37,9 +38,16 @@ from chalicelib.services.resource_model import (
     stats,
     tags_of,
 )
-from chalicelib.services.resources import Catalog, HistoryQuery
+from chalicelib.services.resources import Catalog, HistoryQuery, ResourceFields
 
 bp = Blueprint(__name__)
+
+
+class SyncRequest(BaseModel):
+    """Which cluster to snapshot (by name or id); without one, the default cluster."""
+
+    cluster: str | None = None
+    cluster_id: str | None = None
 READ, WRITE = "clusters:read", "clusters:write"
 V1, V2 = "/v1/api/resources", "/api/v2/resources"
 Obj = dict[str, Any]
@@ -383,10 +391,10 @@ def list_tracked(call: Call) -> Obj:
     return {"resources": page.pop("items"), **page}
 
 
-@endpoint(bp, f"{V1}/sync", methods=("POST",), scope=WRITE)
+@endpoint(bp, f"{V1}/sync", methods=("POST",), scope=WRITE, body=SyncRequest, body_required=False)
 def sync(call: Call) -> Obj:
     """Snapshot a cluster now (``cluster`` in the body or query, else the default)."""
-    body = call.json_object() if (call.request.raw_body or b"").strip() else {}
+    body = call.optional_object()
     named = body.get("cluster") or body.get("cluster_id")
     if named is not None and not isinstance(named, str):
         raise BadRequest("'cluster' must be a cluster name or id", code="bad_parameter")
@@ -400,7 +408,7 @@ def get_tracked(call: Call, id: str) -> Obj:
     return tracked_view(entry, catalog, detail=True)
 
 
-@endpoint(bp, V1 + "/{id}", methods=("PATCH",), scope=WRITE)
+@endpoint(bp, V1 + "/{id}", methods=("PATCH",), scope=WRITE, body=ResourceFields)
 def update_tracked(call: Call, id: str) -> Obj:
     """Change the user fields (display_name, description, tags, owner, notes)."""
     actor = call.principal.actor if call.principal else "anonymous"

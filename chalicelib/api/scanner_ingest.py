@@ -12,6 +12,7 @@ from chalice import Blueprint
 
 from chalicelib.api.http import Call, endpoint
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.security import ScanDurationReport, ScanStatusReport, SecurityFindingReport
 
 bp = Blueprint(__name__)
 
@@ -19,7 +20,7 @@ bp = Blueprint(__name__)
 # Findings arrive by the thousand on every scan; the findings themselves are the record,
 # so only refused or failed reports are audited.
 @endpoint(bp, "/api/security/findings", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=SecurityFindingReport)
 def post_finding(call: Call) -> dict[str, Any]:
     """Report a finding; the same check on the same resource updates one finding."""
     return get_container().security_ingest.report_finding(call.workspace_id, call.json())
@@ -32,7 +33,7 @@ def post_scan_clear(call: Call) -> dict[str, Any]:
 
 
 @endpoint(bp, "/api/security/rescan-status", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=ScanStatusReport)
 def post_rescan_status(call: Call) -> dict[str, Any]:
     """Record that a rescan started or completed."""
     return get_container().security_ingest.rescan_status(call.workspace_id, call.json())
@@ -48,7 +49,7 @@ def delete_resource_findings(call: Call, resource_type: str, namespace: str,
 
 
 @endpoint(bp, "/api/metrics/security-scan-duration", methods=("POST",), scope="ingest",
-          audit_success=False)
+          audit_success=False, body=ScanDurationReport)
 def post_scan_duration(call: Call) -> dict[str, Any]:
     """Record how long a full scan took."""
     return get_container().security_ingest.scan_duration(call.workspace_id, call.json())
