@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint unit package eval-alerts eval-diagnosis bench clean
+.PHONY: install run test lint unit fuzz package eval-alerts eval-diagnosis bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ test: lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Schemathesis against the embedded stack with many examples per operation (make test runs
+# the same suite with 3).
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	DROVER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -p no:xdist
 
 # Normalize every alert payload in DIR without a server: one JSON line per file.
 DIR ?= ../shared/eval/alerts

@@ -262,7 +262,9 @@ class WorkspaceKnowledge:
     def import_entries(self, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store an export's entries, all or none: one bad entry rejects the import."""
         entries = _import_list(body)
-        replace = body.get("replace") is True
+        replace = body.get("replace", False)
+        if not isinstance(replace, bool):
+            raise ValidationFailed("'replace' must be true or false", code="invalid_payload")
         existing = {e.id for e in self.store.list(workspace_id)}
         total = len({e.id for e in entries} | (set() if replace else existing))
         if total > MAX_WORKSPACE_ENTRIES:
@@ -312,7 +314,7 @@ def validated_entry(raw: Any, what: str) -> KnowledgeEntry:
     actions with known arguments (422)."""
     if not isinstance(raw, dict):
         raise ValidationFailed(f"{what} must be a JSON object", code="invalid_payload")
-    entry = parse_body(KnowledgeEntry, {**raw, "source": "workspace"}, what)
+    entry = parse_body(KnowledgeEntry, raw, what).model_copy(update={"source": "workspace"})
     if entry.id in _builtin_ids():
         raise Conflict(f"{what}: id '{entry.id}' is a shipped entry; choose another id (an "
                        "entry can supersede a shipped one with 'supersedes')",

@@ -4,6 +4,7 @@ the Chalice REST routes, the SQS consumers and the schedules, in one process."""
 from __future__ import annotations
 
 import importlib
+import functools
 import json
 import logging
 import os
@@ -117,6 +118,11 @@ class EmbeddedStack:
             config_from_disk=json.loads(stack.CHALICE_CONFIG.read_text()),
         )
         self.server = create_local_server(app, config, self.host, self.port)
+        # http.server answers a method without a do_ handler (TRACE, QUERY, ...) with an HTML
+        # 501; send every method through Chalice, which answers the API's JSON 405.
+        factory = self.server.server.RequestHandlerClass  # a partial of the handler class
+        self.server.server.RequestHandlerClass = functools.partial(
+            _any_method(factory.func), *factory.args, **factory.keywords)
         thread = threading.Thread(target=self.server.server.serve_forever, name="http",
                                   daemon=True)
         thread.start()
@@ -174,6 +180,18 @@ class EmbeddedStack:
             sfn_tasks.stop_running_executions(boto3.client("stepfunctions"))
         except Exception:
             logger.exception("could not stop the running state machine executions")
+
+
+def _any_method(handler: type) -> type:
+    """``handler`` answering every HTTP method through its Chalice gateway."""
+
+    class AnyMethodHandler(handler):  # type: ignore[misc, valid-type]
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):
+                return self._generic_handle
+            raise AttributeError(name)
+
+    return AnyMethodHandler
 
 
 def _ensure_local_key() -> None:
