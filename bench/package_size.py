@@ -1,20 +1,16 @@
-"""Deployment package size: `python -m bench.package_size [--top N]`.
+"""Deployment package size per Lambda: `python -m bench.package_size [--from-build] [--top N]`.
 
-Runs `chalice package --stage prod` (as infra/package.py does) into a temporary directory and
-prints one JSON object: deployment.zip's size zipped and unzipped, its largest top-level
-packages, and the 50 MB unzipped per-Lambda budget. Every Lambda shares that one package today,
-so it is every Lambda's size. Next to it, an ESTIMATE of per-group packages: the part of the zip
-that `import app` with DROVER_GROUPS=<group> loads in a fresh process (plus Drover's own code).
+Packages the prod stage as `make package` does (infra/package.py: one zip per endpoint group,
+each Lambda naming its group's zip) into a temporary directory, or with --from-build reads
+build/ as `make package` left it, and prints one JSON object: every Lambda's zip, its size
+zipped and unzipped measured from the zip file itself, each zip's largest top-level packages,
+and the 50 MB unzipped per-Lambda budget.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -23,35 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app import GROUPS
 from bench._stack import ROOT
-from bench.cold_start import probe_env, run_child
 
 BUDGET_MB = 50.0
 MB = 2**20
-OWN_CODE = ("app", "chalicelib")
-ESTIMATE_NOTE = ("estimate, not a built package: the unzipped size in deployment.zip of the "
-                 "top-level packages (and their dist-info) that `import app` with only this "
-                 "group loads in a fresh process, plus app.py and chalicelib. Dependencies the "
-                 "group imports lazily at request time (e.g. openai, kubernetes, cryptography) "
-                 "are NOT counted; see not_loaded_at_import.")
-LOADED = """
-import json, sys
-import app
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
-"""
-
-
-def build_zip(directory: Path, stage: str = "prod") -> Path:
-    """`chalice package` the stage into ``directory``; the path of deployment.zip.
-
-    infra/package.py always writes into build/ and adds a merge template, which does not
-    change the zip, so this calls chalice the same way without it."""
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "package", "--stage", stage, str(directory)], check=True,
-                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    return directory / "deployment.zip"
 
 
 def entry_sizes(path: Path) -> dict[str, int]:
@@ -61,11 +32,6 @@ def entry_sizes(path: Path) -> dict[str, int]:
         for info in archive.infolist():
             sizes[info.filename.split("/")[0]] += info.file_size
     return dict(sizes)
-
-
-def normalize(name: str) -> str:
-    """A distribution name in PEP 503 normal form."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def module_of(entry: str) -> str:
@@ -87,63 +53,60 @@ def largest(sizes: dict[str, int], top: int) -> list[dict[str, Any]]:
     return [{"name": name, "mb": round(size / MB, 2)} for name, size in modules.most_common(top)]
 
 
-def group_bytes(loaded: set[str], sizes: dict[str, int],
-                dists_of: dict[str, list[str]]) -> tuple[int, list[str]]:
-    """Bytes of the zip entries a group loads (with their dists' metadata), and their names."""
-    wanted = set(loaded) | set(OWN_CODE)
-    dists = {normalize(d) for module in wanted for d in dists_of.get(module, [])}
-    picked = [entry for entry in sizes
-              if (not is_metadata(entry) and module_of(entry) in wanted)
-              or (is_metadata(entry) and normalize(entry.partition("-")[0]) in dists)]
-    return sum(sizes[e] for e in picked), sorted(module_of(e) for e in picked
-                                                  if not is_metadata(e))
-
-
-def summarize(zipped: int, sizes: dict[str, int], loaded: dict[str, set[str]],
-              dists_of: dict[str, list[str]], top: int = 10) -> dict[str, Any]:
-    """The benchmark's JSON object from the zip's entry sizes and each group's loaded modules."""
-    unzipped_mb = round(sum(sizes.values()) / MB, 2)
-    groups, used = {}, set()
-    for name, modules in loaded.items():
-        size, picked = group_bytes(modules, sizes, dists_of)
-        used.update(picked)
-        groups[name] = {"unzipped_mb": round(size / MB, 2), "packages": picked,
-                        "within_budget": size / MB <= BUDGET_MB}
-    unused = Counter({module_of(e): s for e, s in sizes.items()
-                      if not is_metadata(e) and module_of(e) not in used})
-    holds = unzipped_mb <= BUDGET_MB
+def summarize(zips: dict[str, tuple[int, dict[str, int]]], functions: dict[str, str],
+              top: int = 5) -> dict[str, Any]:
+    """The benchmark's JSON object from each zip's (size, entry sizes) and each Lambda's zip."""
+    packages = {}
+    for name, (zipped, sizes) in sorted(zips.items()):
+        unzipped = round(sum(sizes.values()) / MB, 2)
+        packages[name] = {"zip_mb": round(zipped / MB, 2), "unzipped_mb": unzipped,
+                          "within_budget": unzipped < BUDGET_MB,
+                          "lambdas": sorted(f for f, z in functions.items() if z == name),
+                          "largest_packages": largest(sizes, top)}
+    lambdas = {fn: {"zip": z, "zip_mb": packages[z]["zip_mb"],
+                    "unzipped_mb": packages[z]["unzipped_mb"]}
+               for fn, z in sorted(functions.items())}
+    biggest = max(lambdas.items(), key=lambda item: item[1]["unzipped_mb"])
+    holds = all(p["within_budget"] for p in packages.values())
     return {
         "benchmark": "package_size", "stage": "prod",
-        "shared_package": {"what": "one deployment.zip shared by every Lambda (today)",
-                           "zip_mb": round(zipped / MB, 2), "unzipped_mb": unzipped_mb,
-                           "largest_packages": largest(sizes, top)},
-        "per_lambda_unzipped_mb": unzipped_mb,
-        "per_group_estimate": {"note": ESTIMATE_NOTE, "groups": groups},
-        "not_loaded_at_import": [{"name": n, "mb": round(s / MB, 2)}
-                                 for n, s in unused.most_common() if s >= MB // 10],
-        "budgets": {"every_lambda_unzipped": {"limit": f"<= {BUDGET_MB} MB unzipped",
-                                              "measured": unzipped_mb, "holds": holds}},
+        "what": "each Lambda's deployment zip as `make package` builds it (one per endpoint "
+                "group), sizes read from the zip files",
+        "lambdas": lambdas, "packages": packages,
+        "largest_lambda": {"name": biggest[0], **biggest[1]},
+        "budgets": {"every_lambda_unzipped": {"limit": f"< {BUDGET_MB} MB unzipped",
+                                              "measured": biggest[1]["unzipped_mb"],
+                                              "holds": holds}},
         "within_budget": holds,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
-def loaded_modules(group: str) -> set[str]:
-    """Top-level modules in sys.modules after `import app` with only ``group``, fresh process."""
-    return set(run_child(LOADED, probe_env(group)))
+def measure(directory: Path, top: int) -> dict[str, Any]:
+    """Summarize the zips and functions of a packaged directory (its lambdas.json)."""
+    manifest = json.loads((directory / "lambdas.json").read_text())
+    functions: dict[str, str] = manifest["functions"]
+    zips = {name: ((directory / name).stat().st_size, entry_sizes(directory / name))
+            for name in set(functions.values())}
+    return summarize(zips, functions, top)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Package, measure and print one JSON object (budgets are read from it, not the status)."""
+    """Package (or read build/), measure and print one JSON object (budgets are read from it,
+    not from the exit status)."""
     parser = argparse.ArgumentParser(prog="python -m bench.package_size", description=__doc__)
-    parser.add_argument("--top", type=int, default=10, help="largest packages to list")
+    parser.add_argument("--from-build", action="store_true",
+                        help="measure build/ as `make package` left it instead of packaging")
+    parser.add_argument("--top", type=int, default=5, help="largest packages listed per zip")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="drover-package-") as tmp:
-        path = build_zip(Path(tmp))
-        zipped, sizes = path.stat().st_size, entry_sizes(path)
-    loaded = {group: loaded_modules(group) for group in GROUPS}
-    report = summarize(zipped, sizes, loaded, importlib.metadata.packages_distributions(),
-                       args.top)
+    if args.from_build:
+        report = measure(ROOT / "build", args.top)
+    else:
+        from infra.package import build
+
+        with tempfile.TemporaryDirectory(prefix="drover-package-") as tmp:
+            build("prod", Path(tmp))
+            report = measure(Path(tmp), args.top)
     print(json.dumps(report))
     return 0
 

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from chalicelib.domain.errors import BadRequest
-from chalicelib.plugins.normalizers import (
-    alertmanager,
-    cloudwatch,
-    datadog,
-    generic,
-    grafana,
-    k8s_event,
-    newrelic,
-    opsgenie,
-    pagerduty,
-    sns,
-)
 from chalicelib.plugins.normalizers.base import NormalizeContext, Normalized, Normalizer
 
-REGISTRY: dict[str, Normalizer] = {
-    normalizer.NAME: normalizer
-    for normalizer in (
-        generic.NORMALIZER, alertmanager.NORMALIZER, grafana.NORMALIZER,
-        pagerduty.NORMALIZER, opsgenie.NORMALIZER, datadog.NORMALIZER, newrelic.NORMALIZER,
-        cloudwatch.NORMALIZER, sns.NORMALIZER, k8s_event.NORMALIZER,
-    )
+# X-Source name -> the module of this package whose NORMALIZER serves it.
+MODULES: dict[str, str] = {
+    "webhook": "generic", "alertmanager": "alertmanager", "grafana": "grafana",
+    "pagerduty": "pagerduty", "opsgenie": "opsgenie", "datadog": "datadog",
+    "newrelic": "newrelic", "cloudwatch": "cloudwatch", "sns": "sns", "k8s-event": "k8s_event",
 }
+
+
+class _Registry(Mapping[str, Normalizer]):
+    """The normalizers by name. Each module is imported when its source is first asked for:
+    a cold start loads the one normalizer its first payload needs, not all ten (their
+    payload models are built when their module is imported)."""
+
+    def __getitem__(self, name: str) -> Normalizer:
+        module = importlib.import_module(f"{__name__}.{MODULES[name]}")
+        normalizer: Normalizer = module.NORMALIZER
+        if name != normalizer.NAME:
+            raise LookupError(f"{module.__name__} serves '{normalizer.NAME}', not '{name}'")
+        return normalizer
+
+    def __contains__(self, name: object) -> bool:
+        return name in MODULES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODULES)
+
+    def __len__(self) -> int:
+        return len(MODULES)
+
+
+REGISTRY: Mapping[str, Normalizer] = _Registry()
 
 __all__ = ["REGISTRY", "NormalizeContext", "Normalized", "Normalizer", "detect_source",
            "get_normalizer"]
