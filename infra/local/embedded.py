@@ -3,8 +3,8 @@ the Chalice REST routes, the SQS consumers and the schedules, in one process."""
 
 from __future__ import annotations
 
-import importlib
 import functools
+import importlib
 import json
 import logging
 import os
