@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.diagnosis
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.package_size
+	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.storm
 
 package: $(STAMP)

@@ -1,4 +1,5 @@
-"""Start `python -m infra.local` and a real prometheus-alertmanager as subprocesses on loopback."""
+"""Start `python -m infra.local` and a real prometheus-alertmanager as subprocesses on loopback,
+and send them load over HTTP."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 ALERTMANAGER_BIN = "prometheus-alertmanager"
 INSTALL_HINT = "run .ci/install-system-deps to install Debian's prometheus-alertmanager"
+RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 def free_port() -> int:
@@ -51,6 +56,29 @@ def rss_mib(pid: int) -> float | None:
         return None
     found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
     return round(int(found.group(1)) / 1024, 1) if found else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process used so far (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(cpu: Callable[[], float | None], busy: float = 0.05, window: float = 1.0,
+           timeout: float = 120.0) -> float:
+    """Wait until a process uses less than ``busy`` of a core over ``window`` seconds (its
+    background work, e.g. diagnoses of new incidents, is done); return the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu()
+        time.sleep(window)
+        after = cpu()
+        if before is None or after is None or after - before < busy * window:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 @dataclass
@@ -152,9 +180,12 @@ class MotoServer:
     url: str
 
 
+# werkzeug logs every request at INFO unless told otherwise: a tenth of the server's CPU.
 _MOTO_MAIN = """
+import logging
 import threading
 from infra.local.moto_server import EmbeddedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 EmbeddedMotoServer(ip_address="127.0.0.1", port={port}, verbose=False).start()
 threading.Event().wait()
 """
@@ -247,3 +278,91 @@ def _ready(running: Alertmanager) -> bool:
         return requests.get(running.url + "/-/ready", timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+# --- sending load ---------------------------------------------------------------------------
+def progress(bench: str, message: str) -> None:
+    """One line on stderr, so that stdout stays one JSON object."""
+    print(f"[{bench} {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Tally:
+    """What one run's requests did."""
+
+    requests: int = 0
+    http_errors: int = 0
+    retries: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, status: int, retries: int, body: Any = None, error: str | None = None) -> None:
+        """Count one delivered (or abandoned) request."""
+        with self.lock:
+            self.requests += 1
+            self.retries += retries
+            self.statuses[status] += 1
+            if status != 200:
+                self.http_errors += 1
+                if error and len(self.errors) < 5:
+                    self.errors.append(error[:300])
+            if isinstance(body, dict):
+                self.actions.update(o.get("action", "?") for o in body.get("incidents", []))
+
+    def figures(self, alerts: int, seconds: float) -> dict[str, Any]:
+        """Rate, statuses and outcomes of a run that sent ``alerts`` in ``seconds``."""
+        return {
+            "seconds": round(seconds, 2),
+            "alerts_per_second": round(alerts / seconds, 1) if seconds else None,
+            "requests": self.requests, "http_errors": self.http_errors,
+            "retries": self.retries,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            **({"actions": dict(self.actions)} if self.actions else {}),
+            **({"error_samples": self.errors} if self.errors else {}),
+        }
+
+
+@dataclass
+class Sender:
+    """POSTs JSON bodies to one URL from a small thread pool, retrying 503s a bounded time."""
+
+    url: str
+    headers: dict[str, str]
+    workers: int
+    max_retries: int = 5
+    local: threading.local = field(default_factory=threading.local)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+            session.headers.update(self.headers)
+        return session
+
+    def _post(self, body: Any, tally: Tally) -> None:
+        status, error, attempt = 0, None, 0
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._session().post(self.url, json=body, timeout=60)
+            except requests.RequestException as exc:
+                status, error = 0, f"{type(exc).__name__}: {exc}"
+            else:
+                status, error = response.status_code, response.text
+                if status == 200:
+                    tally.add(200, attempt, response.json() if response.content else None)
+                    return
+                if status not in RETRYABLE:
+                    break
+            if attempt < self.max_retries:
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        tally.add(status, attempt, error=f"{status}: {error}")
+
+    def run(self, bodies: list[Any]) -> tuple[float, Tally]:
+        """Send every body; return the wall time and the tally."""
+        tally = Tally()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(lambda body: self._post(body, tally), bodies))
+        return time.perf_counter() - started, tally

@@ -9,180 +9,74 @@ the DynamoDB/SQS calls one new and one duplicate alert cost (measured in-process
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
 import re
 import sys
 import tempfile
-import threading
 import time
-import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from bench._stack import (
     INSTALL_HINT,
     Drover,
+    MotoServer,
+    Sender,
     alertmanager,
     alertmanager_binary,
     alertmanager_version,
+    cpu_seconds,
     drover_stack,
     moto_server,
     rss_mib,
+    settle,
+)
+from bench._stack import progress as _progress
+from bench.ingest import (
+    InProcessSender,
+    calls_per_alert,
+    chunks,
+    firing_alerts,
+    in_process_app,
+    webhook_v4,
 )
 
 KEY = "drv_bench-storm-admin"
-STARTS_AT = "2026-01-01T00:00:00Z"
-RETRYABLE = frozenset({429, 502, 503, 504})
-WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
-                    "BatchWriteItem"})
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
-READS = frozenset({"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"})
-
-
-# --- the storm ------------------------------------------------------------------------------
-def storm_alerts(title: str, count: int, fingerprints: int) -> list[dict[str, Any]]:
-    """``count`` firing alerts spread evenly over ``fingerprints`` label sets."""
-    alerts = []
-    for i in range(count):
-        labels = {"alertname": title, "severity": "warning", "namespace": "storm",
-                  "pod": f"storm-{i % fingerprints:05d}", "job": "bench"}
-        digest = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()
-        alerts.append({"status": "firing", "labels": labels,
-                       "annotations": {"summary": f"storm alert {i}"},
-                       "startsAt": STARTS_AT, "endsAt": "0001-01-01T00:00:00Z",
-                       "generatorURL": "http://prometheus.bench/graph",
-                       "fingerprint": digest[:16]})
-    return alerts
-
-
-def webhook_v4(alerts: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """Alertmanager's webhook v4 body for one group of alerts."""
-    return {
-        "version": "4", "groupKey": f'{{}}:{{alertname="{title}"}}', "truncatedAlerts": 0,
-        "status": "firing", "receiver": "drover", "groupLabels": {"alertname": title},
-        "commonLabels": {"alertname": title, "namespace": "storm"}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager.bench", "alerts": alerts,
-    }
-
-
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    """Consecutive slices of ``size`` items."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-# --- sending --------------------------------------------------------------------------------
-@dataclass
-class Tally:
-    """What one run's requests did."""
-
-    requests: int = 0
-    http_errors: int = 0
-    retries: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    actions: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, status: int, retries: int, body: Any = None, error: str | None = None) -> None:
-        """Count one delivered (or abandoned) request."""
-        with self.lock:
-            self.requests += 1
-            self.retries += retries
-            self.statuses[status] += 1
-            if status != 200:
-                self.http_errors += 1
-                if error and len(self.errors) < 5:
-                    self.errors.append(error[:300])
-            if isinstance(body, dict):
-                self.actions.update(o.get("action", "?") for o in body.get("incidents", []))
-
-
-@dataclass
-class Sender:
-    """POSTs JSON bodies to one URL from a small thread pool, retrying 503s a bounded time."""
-
-    url: str
-    headers: dict[str, str]
-    workers: int
-    max_retries: int
-    local: threading.local = field(default_factory=threading.local)
-
-    def _session(self) -> requests.Session:
-        session = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-            session.headers.update(self.headers)
-        return session
-
-    def _post(self, body: Any, tally: Tally) -> None:
-        status, error = 0, None
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._session().post(self.url, json=body, timeout=60)
-            except requests.RequestException as exc:
-                status, error = 0, f"{type(exc).__name__}: {exc}"
-            else:
-                status, error = response.status_code, response.text
-                if status == 200:
-                    parsed = response.json() if response.content else None
-                    tally.add(200, attempt, parsed)
-                    return
-                if status not in RETRYABLE:
-                    break
-            if attempt < self.max_retries:
-                time.sleep(min(0.05 * 2 ** attempt, 2.0))
-        tally.add(status, min(attempt, self.max_retries), error=f"{status}: {error}")
-
-    def run(self, bodies: list[Any]) -> tuple[float, Tally]:
-        """Send every body; return the wall time and the tally."""
-        tally = Tally()
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(lambda body: self._post(body, tally), bodies))
-        return time.perf_counter() - started, tally
 
 
 def progress(message: str) -> None:
     """One line on stderr, so that stdout stays one JSON object."""
-    print(f"[storm {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def figures(alerts: int, seconds: float, tally: Tally) -> dict[str, Any]:
-    """The figures of one run."""
-    return {
-        "seconds": round(seconds, 2),
-        "alerts_per_second": round(alerts / seconds, 1) if seconds else None,
-        "requests": tally.requests, "http_errors": tally.http_errors, "retries": tally.retries,
-        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
-        **({"actions": dict(tally.actions)} if tally.actions else {}),
-        **({"error_samples": tally.errors} if tally.errors else {}),
-    }
+    _progress("storm", message)
 
 
 # --- Drover over HTTP -----------------------------------------------------------------------
-def drover_mode(drover: Drover, args: argparse.Namespace, title: str,
-                group_size: int) -> dict[str, Any]:
+def drover_mode(drover: Drover, args: argparse.Namespace, title: str, group_size: int,
+                moto: MotoServer | None = None) -> dict[str, Any]:
     """One storm of distinct ``title`` against Drover, ``group_size`` alerts per request."""
-    alerts = storm_alerts(title, args.alerts, args.fingerprints)
+    alerts = firing_alerts(title, args.alerts, args.fingerprints)
     bodies = [webhook_v4(group, title) for group in chunks(alerts, group_size)]
     sender = Sender(f"{drover.url}/webhook?source=alertmanager",
                     {"Authorization": f"Bearer {drover.key}"}, args.workers, args.max_retries)
     progress(f"drover: {args.alerts} alerts in {len(bodies)} requests ({title})")
+    pids = {"stack": drover.process.pid} | ({"moto": moto.process.pid} if moto else {})
+    waited = settle(lambda: cpu_seconds(drover.process.pid))
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     seconds, tally = sender.run(bodies)
-    result = figures(args.alerts, seconds, tally)
-    result["group_size"] = group_size
+    result = tally.figures(args.alerts, seconds)
+    result.update(group_size=group_size, settled_seconds_before=waited)
+    # CPU per alert does not depend on what else the machine runs; the rate does.
+    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result["cpu_ms_per_alert"] = {
+        name: round((spent - start) * 1000 / args.alerts, 2)
+        for name, start, spent in ((n, before[n], after[n]) for n in pids)
+        if start is not None and spent is not None}
     progress(f"drover: done in {seconds:.1f} s, {tally.http_errors} errors")
     incidents = drover.incidents(title)
     result["incidents_created"] = len(incidents)
@@ -199,10 +93,10 @@ def drover_runs(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
         moto = stack.enter_context(moto_server()) if args.separate_moto else None
         drover = stack.enter_context(drover_stack(KEY, aws_endpoint=moto and moto.url))
         started_rss = rss_mib(drover.process.pid)
-        single = drover_mode(drover, args, f"StormSingle-{run_id}", 1)
+        single = drover_mode(drover, args, f"StormSingle-{run_id}", 1, moto)
         if moto:
             single["moto_rss_mib_after"] = rss_mib(moto.process.pid)
-        grouped = drover_mode(drover, args, f"StormGrouped-{run_id}", args.group_size)
+        grouped = drover_mode(drover, args, f"StormGrouped-{run_id}", args.group_size, moto)
         if moto:
             grouped["moto_rss_mib_after"] = rss_mib(moto.process.pid)
         alive = drover.process.poll() is None
@@ -233,145 +127,16 @@ def alertmanager_runs(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-am-") as tmp, \
             alertmanager(config, Path(tmp)) as am:
         for mode, size in (("single", 1), ("grouped", args.group_size)):
-            alerts = storm_alerts(f"Storm{mode.title()}AM-{run_id}", args.alerts,
-                                  args.fingerprints)
+            alerts = firing_alerts(f"Storm{mode.title()}AM-{run_id}", args.alerts,
+                                   args.fingerprints)
             for alert in alerts:
                 alert.pop("status"), alert.pop("fingerprint"), alert.pop("endsAt")
             sender = Sender(am.url + "/api/v2/alerts", {}, args.workers, args.max_retries)
             progress(f"alertmanager: {args.alerts} alerts, {size} per request")
             seconds, tally = sender.run(chunks(alerts, size))
-            result[mode] = figures(args.alerts, seconds, tally) | {"group_size": size}
+            result[mode] = tally.figures(args.alerts, seconds) | {"group_size": size}
         result["rss_mib_after"] = rss_mib(am.process.pid)
     return result
-
-
-# --- DynamoDB/SQS calls per alert, in-process on moto ---------------------------------------
-@contextmanager
-def in_process_app() -> Iterator[Any]:
-    """moto in-process with infra/'s resources, and a chalice test client on app.py."""
-    from chalice.test import Client
-    from moto import mock_aws
-
-    from chalicelib import bootstrap
-    from infra import stack
-
-    saved = dict(os.environ)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
-    env = stack.stage_environment("local")
-    os.environ.update(env)
-    bootstrap.reset()
-    try:
-        with mock_aws():
-            import boto3
-
-            stack.deploy(boto3.session.Session(), "drover-bench", env)
-            import app as app_module
-
-            bootstrap.get_container().keys.ensure_bootstrap(KEY)
-            with Client(app_module.app) as client:
-                yield client
-    finally:
-        bootstrap.reset()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@dataclass
-class CallCounter:
-    """Counts botocore calls by service and operation, table, and the Drover code calling."""
-
-    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
-    tables: Counter[str] = field(default_factory=Counter)
-    sites: Counter[str] = field(default_factory=Counter)
-
-    def __call__(self, event_name: str, params: dict[str, Any] | None = None,
-                 **_: Any) -> None:
-        """botocore's before-parameter-build.<service>.<operation> hook."""
-        _, service, operation = event_name.split(".", 2)
-        self.calls[(service, operation)] += 1
-        params = params or {}
-        tables = {params.get("TableName")} | {
-            part.get("TableName") for item in params.get("TransactItems", [])
-            for part in item.values()} | set(params.get("RequestItems", {}))
-        for table in sorted(t for t in tables if t):
-            self.tables[f"{operation} {table}"] += 1
-        self.sites[f"{service}.{operation} <- {_caller()}"] += 1
-
-    def summary(self) -> dict[str, Any]:
-        """Writes, reads and SQS calls, and every operation."""
-        ddb = {op: n for (svc, op), n in self.calls.items() if svc == "dynamodb"}
-        return {
-            "dynamodb_writes": sum(n for op, n in ddb.items() if op in WRITES),
-            "dynamodb_reads": sum(n for op, n in ddb.items() if op in READS),
-            "sqs": sum(n for (svc, _), n in self.calls.items() if svc == "sqs"),
-            "by_operation": {f"{svc}.{op}": n for (svc, op), n in sorted(self.calls.items())},
-            "by_table": dict(sorted(self.tables.items())),
-            "by_caller": dict(sorted(self.sites.items())),
-        }
-
-
-def _caller() -> str:
-    """The innermost chalicelib function (outside the client wrapper) on the stack."""
-    for frame in reversed(traceback.extract_stack()):
-        path = frame.filename.replace(os.sep, "/")
-        if "/chalicelib/" in path and not path.endswith("/adapters/aws.py"):
-            return f"{path.split('/chalicelib/', 1)[1]}:{frame.name}"
-    return "?"
-
-
-def measure(post: Callable[[], Any], clients: list[Any]) -> dict[str, Any]:
-    """The AWS calls one ``post()`` makes."""
-    counter = CallCounter()
-    for aws_client in clients:
-        aws_client.meta.events.register("before-parameter-build.*.*", counter)
-    try:
-        status, body = post()
-    finally:
-        for aws_client in clients:
-            aws_client.meta.events.unregister("before-parameter-build.*.*", counter)
-    actions = Counter(o.get("action") for o in body.get("incidents", [])) if body else {}
-    return counter.summary() | {"http_status": status, "actions": dict(actions)}
-
-
-def calls_per_alert(group_size: int) -> dict[str, Any]:
-    """DynamoDB/SQS calls of one new alert and one duplicate, after a warm-up alert, and
-    the same per alert of a group of ``group_size`` new alerts and of its re-delivery."""
-    from chalicelib.adapters.aws import client as aws_client
-
-    with in_process_app() as client:
-        def post(title: str, count: int) -> tuple[int, Any]:
-            body = webhook_v4(storm_alerts(title, count, count), title)
-            response = client.http.post(
-                "/webhook", body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "X-Source": "alertmanager",
-                         "Authorization": f"Bearer {KEY}"})
-            return response.status_code, json.loads(response.body or b"null")
-
-        post("CallCountWarmup", 1)  # first use: key lookup caches, client creation
-        clients = [aws_client("dynamodb"), aws_client("sqs")]
-        new = measure(lambda: post("CallCount", 1), clients)
-        duplicate = measure(lambda: post("CallCount", 1), clients)
-        group_new = measure(lambda: post("CallCountGroup", group_size), clients)
-        group_dup = measure(lambda: post("CallCountGroup", group_size), clients)
-    return {
-        "calls_per_new_alert": new, "calls_per_duplicate_alert": duplicate,
-        "budget_ok": new["dynamodb_writes"] <= 2 and duplicate["dynamodb_writes"] <= 1,
-        "budget": "dynamodb_writes: new <= 2, duplicate <= 1 (reported, not asserted)",
-        "calls_per_alert_in_a_group": {
-            "group_size": group_size, "new": per_alert(group_new, group_size),
-            "duplicate": per_alert(group_dup, group_size)},
-    }
-
-
-def per_alert(measured: dict[str, Any], count: int) -> dict[str, Any]:
-    """A group's call counts divided by its number of alerts."""
-    keys = ("dynamodb_writes", "dynamodb_reads", "sqs")
-    return {k: round(measured[k] / count, 3) for k in keys} | {
-        "by_operation_per_group": measured["by_operation"],
-        "http_status": measured["http_status"]}
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -425,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         report["ratios"] = ratios(report["drover"], report["alertmanager"])
     if not args.no_calls:
         progress("calls per alert, in-process on moto")
-        report.update(calls_per_alert(args.group_size))
+        with in_process_app() as client:
+            report.update(calls_per_alert(InProcessSender(client), args.group_size))
     report["incidents_ok"] = all(report["drover"][m]["incidents_ok"]
                                  for m in ("single", "grouped"))
     report["total_seconds"] = round(time.perf_counter() - started, 1)

@@ -1,8 +1,9 @@
 """Incident writes on the ``incidents`` table: the alert lifecycle in conditional writes.
 
-Every alert costs one GetItem on its fingerprint's claim and at most one write: a single
+Every alert costs one read of its fingerprint's claim and at most one write: a single
 UpdateItem for a duplicate, one TransactWriteItems for anything that changes state (open,
-resolve, reopen, acknowledge). Races lose a condition and are retried from a fresh read.
+resolve, reopen, acknowledge). The claims of a payload's alerts are read together, 100 per
+BatchGetItem. Races lose a condition and are retried from a fresh read.
 Key layout: see ``dynamodb_incident_items``.
 """
 
@@ -17,16 +18,19 @@ from chalicelib.adapters.dynamodb_incident_items import (
     STATE_NAMES,
     claim_key,
     event,
+    fingerprint_pk,
     incident_key,
     incident_pk,
     list_pk,
     put,
     put_event,
+    to_claim,
 )
 from chalicelib.adapters.dynamodb_incident_reads import IncidentReads
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.errors import Conflict, DependencyUnavailable, NotFound
 from chalicelib.domain.lifecycle import (
+    Claim,
     IngestPolicy,
     check_transition,
     decide,
@@ -37,6 +41,8 @@ from chalicelib.domain.ports import IncidentRepository
 # Cancellations caused by a concurrent writer: re-read and try again.
 _TRANSIENT_CONFLICTS = ("TransactionCanceledException", "TransactionConflictException")
 _MAX_ATTEMPTS = 4
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit
+_UNREAD = object()  # a claim not read yet (None means: read, and there is no claim)
 
 
 class DynamoIncidentRepository(IncidentReads, IncidentRepository):
@@ -50,24 +56,77 @@ class DynamoIncidentRepository(IncidentReads, IncidentRepository):
     def record_alert(self, workspace_id: str, alert: Alert, actor: str,
                      policy: IngestPolicy | None = None) -> IngestOutcome:
         """Open, deduplicate into, acknowledge, resolve or reopen the alert's incident."""
+        return self._record(workspace_id, alert, actor, policy or IngestPolicy(), _UNREAD)
+
+    @translate_errors("DynamoDB")
+    def record_alerts(self, workspace_id: str, alerts: list[tuple[Alert, str]],
+                      policy: IngestPolicy | None = None) -> list[IngestOutcome]:
+        """Record a payload's alerts in order, their claims read in batches first.
+
+        A claim read ahead serves only the first alert of its fingerprint: a later one in the
+        same payload must see what the earlier one did, so it reads the claim again.
+        """
         policy = policy or IngestPolicy()
+        ahead = self._claims(workspace_id, {alert.dedup_key for alert, _ in alerts})
+        return [self._record(workspace_id, alert, actor, policy,
+                             ahead.pop(alert.dedup_key, _UNREAD))
+                for alert, actor in alerts]
+
+    def _claims(self, workspace_id: str, dedup_keys: set[str]) -> dict[str, Claim | None]:
+        """The claims of several fingerprints (None: no claim); a key left out is unread."""
+        if len(dedup_keys) <= 1:
+            return {}  # one GetItem does it
+        by_pk = {fingerprint_pk(workspace_id, k): k for k in dedup_keys}
+        pks = sorted(by_pk)
+        found: dict[str, Claim | None] = {}
+        for start in range(0, len(pks), _BATCH_GET_KEYS):
+            read = self._batch_get([claim_key(workspace_id, by_pk[pk])
+                                    for pk in pks[start:start + _BATCH_GET_KEYS]])
+            found.update({by_pk[pk]: to_claim(item) for pk, item in read.items()})
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+        """Items by pk (None: no such item); keys still unprocessed after a retry are left
+        out, for the caller to read one by one."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for _ in range(2):
+            reply = self._ddb.batch_get_item(RequestItems={
+                self.table: {"Keys": keys, "ConsistentRead": True}})
+            items = {i["pk"]["S"]: i for i in reply.get("Responses", {}).get(self.table, [])}
+            left = reply.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            unread = {k["pk"]["S"] for k in left}
+            found.update({k["pk"]["S"]: items.get(k["pk"]["S"]) for k in keys
+                          if k["pk"]["S"] not in unread})
+            keys = left
+            if not keys:
+                break
+        return found
+
+    def _record(self, workspace_id: str, alert: Alert, actor: str, policy: IngestPolicy,
+                claim: Any) -> IngestOutcome:
+        """Attempts until one holds; the first may use a claim read ahead."""
+        why = "a concurrent change"
         for _ in range(_MAX_ATTEMPTS):
+            if claim is _UNREAD:
+                claim = self._claim(workspace_id, alert.dedup_key)
             try:
-                outcome = self._record_once(workspace_id, alert, actor, policy)
+                outcome = self._record_once(workspace_id, alert, actor, policy, claim)
             except Exception as exc:
                 if error_code(exc) not in _TRANSIENT_CONFLICTS:
                     raise
-                continue
+                why, outcome = _cancellation_reasons(exc), None
             if outcome is not None:
                 return outcome
-        raise DependencyUnavailable("the incident was changed concurrently too many times; "
-                                    "retry the request", code="write_contention")
+            claim = _UNREAD
+        # Say why: a throttled transaction is cancelled too, and is not a concurrent change.
+        raise DependencyUnavailable(f"the incident's write was cancelled {_MAX_ATTEMPTS} times "
+                                    f"(last: {why}); retry the request",
+                                    code="write_contention")
 
     def _record_once(self, workspace_id: str, alert: Alert, actor: str,
-                     policy: IngestPolicy) -> IngestOutcome | None:
+                     policy: IngestPolicy, claim: Claim | None) -> IngestOutcome | None:
         """One attempt; None when a concurrent writer won and the caller should re-read."""
         now = now_iso()
-        claim = self._claim(workspace_id, alert.dedup_key)
         decision = decide(claim, alert, now, policy)
         return AlertStep(self, workspace_id=workspace_id, alert=alert, actor=actor, claim=claim,
                          decision=decision, now=now, policy=policy).run()
@@ -247,6 +306,13 @@ _TRANSITION_EVENTS = {
     ("ignored", "open"): "incident_restored",
     ("resolved", "open"): "incident_reopened",
 }
+
+
+def _cancellation_reasons(exc: BaseException) -> str:
+    """The codes DynamoDB gave for cancelling a transaction (e.g. ThrottlingError)."""
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+    codes = sorted({str(r.get("Code")) for r in reasons if r.get("Code") not in (None, "None")})
+    return ", ".join(codes) or error_code(exc)
 
 
 def _condition_failed(exc: BaseException) -> bool:

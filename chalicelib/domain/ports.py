@@ -18,6 +18,11 @@ class IncidentRepository(ABC):
                      policy: IngestPolicy | None = None) -> IngestOutcome:
         """Open, deduplicate into, acknowledge, resolve or reopen an alert's incident."""
 
+    def record_alerts(self, workspace_id: str, alerts: list[tuple[Alert, str]],
+                      policy: IngestPolicy | None = None) -> list[IngestOutcome]:
+        """``record_alert`` for each (alert, actor) of one payload, in order."""
+        return [self.record_alert(workspace_id, alert, actor, policy) for alert, actor in alerts]
+
     @abstractmethod
     def transition(self, workspace_id: str, incident_id: str, target: str, actor: str,
                    reason: str | None = None) -> Incident:

@@ -71,11 +71,9 @@ class IngestService:
             return {**_reply(source, normalized, []), "replayed": True,
                     "reason": f"delivery {delivery} was already processed"}
         policy = self.policy(workspace_id)
-        outcomes = [
-            self.incidents.record_alert(workspace_id, alert,
-                                        f"{alert.integration}:{alert.source}", policy)
-            for alert in normalized.alerts
-        ]
+        outcomes = self.incidents.record_alerts(
+            workspace_id, [(alert, f"{alert.integration}:{alert.source}")
+                           for alert in normalized.alerts], policy)
         self.request_diagnoses(workspace_id, outcomes)
         if delivery:
             self.deliveries.remember(workspace_id, source, delivery)

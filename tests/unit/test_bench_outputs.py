@@ -1,10 +1,15 @@
-"""The cold-start and package-size benchmarks keep their JSON shape (fake figures, no timing)."""
+"""The cold-start, package-size and ingest benchmarks keep their JSON shape (fake figures or
+a tiny in-process run; no timing)."""
 
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stdout
 
-from bench import cold_start, package_size
+import pytest
+
+from bench import cold_start, ingest, package_size
 
 MB = 2**20
 
@@ -58,34 +63,118 @@ def test_cold_start_flags_a_route_that_was_not_served():
     assert report["all_served"] is False
 
 
-SIZES = {"app.py": 2_000, "chalicelib": 1 * MB, "pydantic": 2 * MB,
-         "pydantic-2.0.dist-info": 10_000, "openai": 40 * MB, "openai-3.0.dist-info": 20_000,
-         "six.py": 30_000, "kubernetes": 16 * MB}
-DISTS = {"pydantic": ["pydantic"], "openai": ["openai"], "six": ["six"],
-         "kubernetes": ["kubernetes"]}
+ZIPS = {"ingest.zip": (8 * MB, {"app.py": 2_000, "chalicelib": 1 * MB, "pydantic": 2 * MB,
+                                 "pydantic-2.0.dist-info": 10_000, "cryptography": 14 * MB}),
+        "diagnosis.zip": (12 * MB, {"app.py": 2_000, "chalicelib": 1 * MB, "openai": 9 * MB,
+                                    "kubernetes": 16 * MB, "six.py": 30_000,
+                                    "cryptography": 30 * MB})}
+FUNCTIONS = {"IngestApiHandler": "ingest.zip", "AlertsSubscriber": "ingest.zip",
+             "DiagnosisApiHandler": "diagnosis.zip", "DiagnosesConsumer": "diagnosis.zip"}
 
 
-def test_package_size_reports_the_shared_zip_and_its_largest_packages():
-    report = package_size.summarize(20 * MB, SIZES, {"ingest": {"pydantic"}}, DISTS, top=2)
-    shared = report["shared_package"]
-    assert shared["zip_mb"] == 20.0
-    assert shared["unzipped_mb"] == report["per_lambda_unzipped_mb"] == round(
-        sum(SIZES.values()) / MB, 2)
-    assert shared["largest_packages"] == [{"name": "openai", "mb": 40.0},
-                                          {"name": "kubernetes", "mb": 16.0}]
-    assert report["budgets"]["every_lambda_unzipped"]["holds"] is False
-    assert report["within_budget"] is False
+def test_package_size_reports_every_lambda_with_its_own_zip_sizes():
+    report = package_size.summarize(ZIPS, FUNCTIONS, top=2)
+    assert set(report["lambdas"]) == set(FUNCTIONS)
+    ingest = report["lambdas"]["AlertsSubscriber"]
+    assert ingest == {"zip": "ingest.zip", "zip_mb": 8.0,
+                      "unzipped_mb": round((2_000 + 17 * MB + 10_000) / MB, 2)}
+    package = report["packages"]["ingest.zip"]
+    assert package["lambdas"] == ["AlertsSubscriber", "IngestApiHandler"]
+    assert package["largest_packages"] == [{"name": "cryptography", "mb": 14.0},
+                                           {"name": "pydantic", "mb": 2.0}]
     assert json.loads(json.dumps(report)) == report
 
 
-def test_package_size_estimates_a_group_from_what_it_loads_plus_drovers_own_code():
-    loaded = {"ingest": {"pydantic", "json", "sys"}, "diagnosis": {"pydantic", "openai"}}
-    report = package_size.summarize(20 * MB, SIZES, loaded, DISTS)
-    estimate = report["per_group_estimate"]
-    assert "estimate" in estimate["note"]
-    ingest = estimate["groups"]["ingest"]
-    assert ingest["packages"] == ["app", "chalicelib", "pydantic"]
-    assert ingest["unzipped_mb"] == round((2_000 + 3 * MB + 10_000) / MB, 2)
-    assert ingest["within_budget"] is True
-    assert estimate["groups"]["diagnosis"]["unzipped_mb"] > 40
-    assert [p["name"] for p in report["not_loaded_at_import"]] == ["kubernetes"]
+def test_package_size_budget_fails_when_any_lambda_is_over_50_mb_unzipped():
+    report = package_size.summarize(ZIPS, FUNCTIONS)
+    assert report["packages"]["ingest.zip"]["within_budget"] is True
+    assert report["packages"]["diagnosis.zip"]["within_budget"] is False
+    assert report["largest_lambda"]["zip"] == "diagnosis.zip"
+    budget = report["budgets"]["every_lambda_unzipped"]
+    assert budget["holds"] is False
+    assert budget["measured"] == report["lambdas"]["DiagnosisApiHandler"]["unzipped_mb"] > 50
+    assert report["within_budget"] is False
+
+
+def test_package_size_budget_holds_when_every_zip_is_small():
+    report = package_size.summarize({"ingest.zip": ZIPS["ingest.zip"]},
+                                    {"IngestApiHandler": "ingest.zip"})
+    assert report["within_budget"] is True
+    assert report["budgets"]["every_lambda_unzipped"]["limit"] == "< 50.0 MB unzipped"
+
+
+def test_cold_start_sends_each_group_the_api_gateway_event_of_its_route():
+    event = cold_start.proxy_event("incidents")
+    assert (event["httpMethod"], event["requestContext"]["resourcePath"]) == ("GET", "/incidents")
+    assert event["headers"]["x-api-key"] == cold_start.ADMIN_KEY
+    assert event["body"] is None
+
+
+def test_cold_start_posts_a_new_alert_on_every_ingest_run():
+    first, second = (json.loads(cold_start.proxy_event("ingest")["body"]) for _ in range(2))
+    assert first["title"] != second["title"]
+    assert first["title"].startswith(cold_start.ALERT["title"])
+
+
+def test_cold_start_reports_cpu_time_against_the_baseline_cpu_time():
+    samples = {"ingest": [{**sample(100, 100), "cpu_ms": 300.0}] * 3}
+    report = cold_start.summarize(samples, [200.0] * 3, runs=3, baseline_cpu=[150.0] * 3)
+    assert report["baseline"]["cpu_ms"] == 150.0
+    assert report["groups"]["ingest"]["cpu_ratio_to_baseline"] == 2.0
+
+
+@pytest.fixture(scope="module")
+def ingest_report() -> dict:
+    """bench.ingest in-process on moto with a handful of alerts (no stack, no sockets)."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = ingest.main(["--alerts", "3", "--group-size", "4", "--no-stack", "--stock-moto"])
+    assert code == 0
+    return json.loads(out.getvalue())
+
+
+def test_ingest_reports_new_and_duplicate_rates_per_mode_with_their_outcomes(ingest_report):
+    report = ingest_report
+    assert report["benchmark"] == "ingest"
+    assert "embedded_stack" not in report
+    for mode, size in (("single", 1), ("grouped", 4)):
+        measured = report["in_process"][mode]
+        assert measured["group_size"] == size
+        for kind, action in (("new", "created"), ("duplicate", "deduplicated")):
+            assert measured[kind]["alerts_per_second"] > 0
+            assert measured[kind]["actions"] == {action: 3}
+            assert measured[kind]["outcomes_ok"] is True
+    assert report["all_recorded"] is True
+
+
+def test_ingest_counts_dynamodb_and_sqs_calls_per_alert_by_operation(ingest_report):
+    report = ingest_report
+    new, duplicate = report["calls_per_new_alert"], report["calls_per_duplicate_alert"]
+    assert new["actions"] == {"created": 1} and duplicate["actions"] == {"deduplicated": 1}
+    assert new["by_operation"]["dynamodb.TransactWriteItems"] == 1
+    assert new["sqs"] == new["by_operation"]["sqs.SendMessageBatch"] == 1
+    assert "dynamodb.TransactWriteItems" not in duplicate["by_operation"]
+    assert duplicate["sqs"] == 0
+    assert duplicate["dynamodb_writes"] == duplicate["by_operation"]["dynamodb.UpdateItem"]
+
+
+def test_ingest_reads_the_claims_of_a_group_in_one_batch(ingest_report):
+    group = ingest_report["calls_per_alert_in_a_group"]
+    assert group["group_size"] == 4
+    calls = group["duplicate"]["by_operation_per_group"]
+    assert calls["dynamodb.BatchGetItem"] == 1
+    assert calls["dynamodb.UpdateItem"] == 4
+    assert group["duplicate"]["dynamodb_writes"] == 1.0
+
+
+def test_ingest_checks_the_write_budget_of_new_and_duplicate_alerts(ingest_report):
+    report = ingest_report
+    assert report["budget"] == ingest.budget(2, 1) == {
+        "writes_per_new_alert": {"limit": 2, "measured": 2, "holds": True},
+        "writes_per_duplicate_alert": {"limit": 1, "measured": 1, "holds": True}}
+    assert report["within_budget"] is True
+
+
+def test_ingest_budget_fails_when_an_alert_costs_more_writes():
+    budget = ingest.budget(3, 2)
+    assert [b["holds"] for b in budget.values()] == [False, False]
