@@ -84,8 +84,14 @@ class DiagnosisService:
         diagnosis.similar_incidents = self.similar.find(workspace_id, incident, diagnosis)
         diagnosis.deploy_correlation = self._deploy(workspace_id, incident.id)
         self.store.put(workspace_id, diagnosis)
+        self.record_completed(workspace_id, incident, diagnosis, actor)
+        return diagnosis
+
+    def record_completed(self, workspace_id: str, incident: Incident, diagnosis: Diagnosis,
+                         actor: str = "system") -> None:
+        """Index a stored diagnosis and record it on its incident and timeline."""
         self.similar.remember(workspace_id, incident, diagnosis)
-        self.incidents.add_event(workspace_id, incident_id, "diagnosis_completed", actor, {
+        self.incidents.add_event(workspace_id, incident.id, "diagnosis_completed", actor, {
             "diagnosis_id": diagnosis.diagnosis_id, "summary": diagnosis.summary,
             "category": diagnosis.category, "confidence": diagnosis.confidence,
             "provider": diagnosis.provider, "model": diagnosis.model,
@@ -94,7 +100,6 @@ class DiagnosisService:
                              "diagnosis_category": diagnosis.category,
                              "diagnosis_confidence": diagnosis.confidence,
                              "solution": solution_text(diagnosis)[:MAX_SOLUTION]})
-        return diagnosis
 
     def incident_diagnosis(self, workspace_id: str, incident_id: str,
                            log_limit: int | None) -> Diagnosis:

@@ -2,8 +2,9 @@
 
 Delivery is at least once; the consumer wraps :meth:`DiagnosisRequestService.handle` in
 powertools' idempotency, so a redelivered message returns the stored outcome instead of
-diagnosing twice. A malformed message or an unknown incident raises, is retried, and ends
-in the dead-letter queue with its error.
+diagnosing twice. A redelivery after an attempt that stored the diagnosis but failed before
+recording it on the incident finishes the recording. A malformed message or an unknown
+incident raises, is retried, and ends in the dead-letter queue with its error.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class DiagnosisRequestService:
                                                 {"requested_at": parsed.requested_at})
         existing = self.store.latest(ws, incident_id)
         if existing is not None and existing.created_at >= (parsed.requested_at or ""):
+            incident = self.incidents.get(ws, incident_id)
+            if incident is not None and incident.diagnosis_id != existing.diagnosis_id:
+                # An earlier attempt stored it, then failed before recording it.
+                self.diagnoses.record_completed(ws, incident, existing)
             return {"incident_id": incident_id, "diagnosis_id": existing.diagnosis_id,
                     "skipped": True}
         diagnosis = self.diagnoses.diagnose_incident(ws, incident_id)

@@ -3,7 +3,8 @@ dry-run again, wait for approval, execute once, verify, roll back, record the ou
 
 Each step is safe to run twice: Lambda and Step Functions retry. ``execute`` claims the
 action with a conditional write before touching the cluster and returns the stored result
-on a replay, so nothing runs twice.
+on a replay, so nothing runs twice; a claim left without a result (the attempt died after
+acting) fails the step rather than acting again.
 """
 
 from __future__ import annotations
@@ -93,20 +94,32 @@ class WorkflowSteps(RemediationSteps):
                                  {"diff": record.preview.get("diff", [])})
 
     def execute(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Run the action once: claim it, act, keep the result."""
+        """Run the action at most once: claim it, act, keep the result."""
         record = self._record(state)
         if record.result.get("executed_at"):
             return {**state, "result": record.result}  # a replay: it already ran
+        if record.result.get("claimed_at"):
+            # An attempt acted, or died acting, and kept no result: acting again could do
+            # it twice (a second restart), so the outcome is left to a person.
+            raise StepFailed(f"an earlier attempt of action {record.id} may have changed the "
+                             "cluster but its result was not recorded; it is not run twice: "
+                             "check the cluster, and request the action again if it is "
+                             "still needed", code="outcome_unknown")
         if record.state not in ("running", "pending_approval"):
             raise StepFailed(f"action {record.id} is {record.state}; it cannot execute")
+        ctx = self._context(record)
         try:
             record = self.remediation.store.update(
                 record, expect_state=record.state, state="running",
                 result={"claimed_at": now_iso()})
         except Conflict as exc:
             raise TransientStepError(f"action {record.id} changed; retrying") from exc
-        ctx = self._context(record)
-        done = self._guard(lambda: PLUGINS[record.action].execute(ctx, record.arguments))
+        try:
+            done = self._guard(lambda: PLUGINS[record.action].execute(ctx, record.arguments))
+        except TransientStepError:
+            # The cluster refused or did not answer: release the claim so the retry acts.
+            self._change(record, lambda _r: {"result": {}})
+            raise
         at = now_iso()
         record = self._change(record, lambda _r: {"result": {**done, "executed_at": at}})
         self.remediation.store.note_execution(record.workspace_id,

@@ -45,6 +45,14 @@ class _Fault:
     remaining: int
     status: int
     path_prefix: str
+    method: str | None = None
+    dry_run: bool | None = None
+
+    def matches(self, method: str, path: str, query: str) -> bool:
+        """Whether a request is one this fault answers."""
+        dry = "dryRun=All" in query
+        return self.remaining > 0 and path.startswith(self.path_prefix) \
+            and self.method in (None, method) and self.dry_run in (None, dry)
 
 
 class FakeKubeServer(BackgroundServer):
@@ -142,11 +150,18 @@ class FakeKubeServer(BackgroundServer):
 
     # Faults and permissions
 
-    def fail_next(self, n: int = 1, status: int = 500, path_prefix: str = "") -> None:
+    def fail_next(self, n: int = 1, status: int = 500, path_prefix: str = "", *,
+                  method: str | None = None, dry_run: bool | None = None) -> None:
         """Answer the next ``n`` requests whose path starts with ``path_prefix`` with
-        ``status`` and a Status body, as an overloaded or broken API server would."""
+        ``status`` and a Status body, as an overloaded or broken API server would; only
+        ``method`` requests, and only dry runs (True) or real ones (False), when given."""
         with self._lock:
-            self._faults.append(_Fault(n, status, path_prefix))
+            self._faults.append(_Fault(n, status, path_prefix, method, dry_run))
+
+    def clear_faults(self) -> None:
+        """Drop the faults not served yet: the API server is healthy again."""
+        with self._lock:
+            self._faults.clear()
 
     def forbid(self, plural: str) -> None:
         """Refuse lists and gets of a resource with 403, as RBAC would (``pods/log`` too)."""
@@ -175,7 +190,7 @@ class FakeKubeServer(BackgroundServer):
             return Reply(200, b"ok", "text/plain")
         if self.token is not None and authorization != f"Bearer {self.token}":
             return ApiError(401, "Unauthorized").reply()
-        fault = self._take_fault(parts.path)
+        fault = self._take_fault(method, parts.path, parts.query)
         if fault is not None:
             return fault
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -183,10 +198,10 @@ class FakeKubeServer(BackgroundServer):
             return self.writes.handle(method, parts.path, query, body, content_type)
         return self.api.get(parts.path, query)
 
-    def _take_fault(self, path: str) -> Reply | None:
+    def _take_fault(self, method: str, path: str, query: str) -> Reply | None:
         with self._lock:
             for fault in self._faults:
-                if fault.remaining > 0 and path.startswith(fault.path_prefix):
+                if fault.matches(method, path, query):
                     fault.remaining -= 1
                     break
             else:
