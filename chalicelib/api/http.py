@@ -153,8 +153,8 @@ def endpoint(bp: Blueprint, path: str, *, methods: tuple[str, ...] = ("GET",),
     Mutating requests are appended to the audit log with their outcome. Machine traffic
     (alert deliveries) sets ``audit_success=False``: what it changed is on the incidents'
     timelines, so only its refusals and failures are audited, and an alert costs no
-    extra write. ``declared`` (``body``, ``response``, ``status``, ``query`` models) goes
-    into the OpenAPI document (see route_docs.RouteDoc).
+    extra write. ``declared`` (the ``body`` model, ``body_required``, ``status``, ``media``)
+    goes into the OpenAPI document (see route_docs.RouteDoc).
     """
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:

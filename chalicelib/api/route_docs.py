@@ -26,9 +26,7 @@ class RouteDoc:
     public: bool = False
     body: type[BaseModel] | None = None
     body_required: bool = True
-    response: type[BaseModel] | None = None
     status: int = 200
-    query: type[BaseModel] | None = None
     media: tuple[str, ...] = ("application/json",)
 
 
